@@ -1,0 +1,11 @@
+export * from './types';
+export { AuthError } from './errors';
+export type { AuthErrorCode } from './errors';
+export { canonicalUserName } from './user-name';
+export { SCRYPT_PARAMS, dummyHash, hashPassword, parsePasswordHash, verifyPassword } from './password-hash';
+export type { ParsedPasswordHash, ScryptParams } from './password-hash';
+export { SuccessCache } from './success-cache';
+export type { SuccessCacheOptions } from './success-cache';
+export { createStoreAuthenticator } from './sqlite-authenticator';
+export type { StoreAuthenticator, StoreAuthenticatorOptions } from './sqlite-authenticator';
+export { failureDelay } from './failure-delay';
