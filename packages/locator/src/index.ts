@@ -1,0 +1,3 @@
+export * from './types';
+export { createLocator } from './locator';
+export { rendezvousPick, rendezvousScore } from './rendezvous';
