@@ -4,11 +4,11 @@ import { AuthError } from './errors';
 /**
  * scrypt cost. N = 2^ln; memory ≈ 128·N·r bytes per hash.
  *
- * ln=14, r=12, p=1 uses 24 MiB and costs ≈ 44 ms on the reference host (AMD
- * EPYC, Node 20), inside the 30–60 ms budget for a login. The 2^15/r=8 of
- * common guides costs ≈ 157 ms there: once the working set passes 16–24 MiB it
- * stops fitting the cache and time jumps. Raising r rather than p buys memory
- * hardness, which is what slows GPU guessing; p only buys time.
+ * ln=14, r=12, p=1 uses 24 MiB and costs ≈ 45–48 ms on the reference host
+ * (AMD EPYC, Node 20), inside the 30–60 ms budget for a login. The ln=15, r=8
+ * of common guides costs ≈ 157 ms there, not the 2× of ln=14, r=8 (≈ 31 ms):
+ * most likely 32 MiB no longer fits the cache. Raising r rather than p buys
+ * memory hardness, which is what slows GPU guessing; p only buys time.
  *
  * Encoded hashes carry their parameters, so raising these later leaves old
  * hashes valid.
