@@ -1,0 +1,513 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { hostname as osHostname } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { DEFAULT_CORE_LIMITS, type CoreLimits } from '@mailfront/proxy-core';
+import { DEFAULT_IMAP_LIMITS, type ImapLimits } from '@mailfront/imap';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+
+/**
+ * The mailfront configuration: one YAML file, validated once at start-up and
+ * frozen. Every key, default and unit is documented in docs/config.md; keep
+ * the two in step.
+ */
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+export type LogFormat = 'json' | 'pretty';
+export type ListenerProtocol = 'imap' | 'pop3' | 'submission';
+export type ListenerTlsMode = 'starttls' | 'implicit' | 'none';
+
+export interface ListenerConfig {
+  protocol: ListenerProtocol;
+  /** Address to bind. Default 127.0.0.1. */
+  host: string;
+  /** 0..65535; 0 = any free port (tests). */
+  port: number;
+  tls: ListenerTlsMode;
+  /** Default false: credentials are accepted only after TLS. */
+  allowPlaintextAuth: boolean;
+}
+
+/** The core limits minus authFailureDelayMs, which lives in auth.failureDelayMs. */
+export type LimitsConfig = Omit<CoreLimits, 'authFailureDelayMs'>;
+
+export interface MailfrontConfig {
+  /** Absolute after loading. */
+  dataDir: string;
+  store: { kind: 'sqlite'; path: string };
+  /** PEM files; null → a self-signed certificate is generated in <dataDir>/tls on first start. */
+  tls: { cert: string; key: string } | null;
+  /** The name in the self-signed certificate. */
+  hostname: string;
+  listeners: ListenerConfig[];
+  auth: { source: 'sqlite'; failureDelayMs: number; cacheTtlMs: number; cacheMaxEntries: number };
+  limits: LimitsConfig;
+  imap: ImapLimits;
+  log: { level: LogLevel; format: LogFormat };
+}
+
+export interface LoadedConfig {
+  config: MailfrontConfig;
+  /** The file read, or 'embedded defaults'. */
+  source: string;
+  /**
+   * Settings that are valid but probably not meant (a listener that can never
+   * accept a login, passwords in clear over the network). Print them at start.
+   */
+  warnings: readonly string[];
+}
+
+export const EMBEDDED_DEFAULTS_SOURCE = 'embedded defaults';
+/** Looked for in the working directory when neither --config nor MAILFRONT_CONFIG is given. */
+export const DEFAULT_CONFIG_FILE = 'mailfront.yaml';
+export const CONFIG_ENV_VAR = 'MAILFRONT_CONFIG';
+
+const DEFAULT_DATA_DIR = './var';
+const DEFAULT_DB_FILE = 'mailfront.db';
+
+// setTimeout treats any delay above 2^31-1 ms (24.8 days) as 1 ms: a huge
+// timeout would silently become an immediate one.
+const MAX_TIMER_MS = 2_147_483_647;
+// Byte limits above this are certainly a typo (one pre-login command of a GiB).
+const MAX_BYTES = 1 << 30;
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as object)) deepFreeze(v);
+  }
+  return value;
+}
+
+function defaultLimits(): LimitsConfig {
+  const { authFailureDelayMs: _ignored, ...rest } = DEFAULT_CORE_LIMITS;
+  return { ...rest };
+}
+
+function defaultListeners(): ListenerConfig[] {
+  return [
+    { protocol: 'imap', host: '127.0.0.1', port: 1143, tls: 'starttls', allowPlaintextAuth: false },
+    { protocol: 'imap', host: '127.0.0.1', port: 1993, tls: 'implicit', allowPlaintextAuth: false },
+  ];
+}
+
+/**
+ * The built-in defaults. dataDir and store.path are relative here; loading
+ * resolves them against the config file's directory (or the working
+ * directory when there is no file).
+ */
+export const DEFAULT_CONFIG: MailfrontConfig = deepFreeze({
+  dataDir: DEFAULT_DATA_DIR,
+  store: { kind: 'sqlite', path: join(DEFAULT_DATA_DIR, DEFAULT_DB_FILE) },
+  tls: null,
+  hostname: osHostname(),
+  listeners: defaultListeners(),
+  auth: {
+    source: 'sqlite',
+    failureDelayMs: DEFAULT_CORE_LIMITS.authFailureDelayMs,
+    cacheTtlMs: 60_000,
+    cacheMaxEntries: 10_000,
+  },
+  limits: defaultLimits(),
+  imap: { ...DEFAULT_IMAP_LIMITS },
+  log: { level: 'info', format: 'json' },
+} satisfies MailfrontConfig);
+
+type KeyPath = ReadonlyArray<string | number>;
+
+function formatKey(path: KeyPath): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${p}` : p;
+  return out;
+}
+
+/**
+ * A configuration the server must not start with. `key` names the offending
+ * setting (`listeners[1].port`; '' for the document as a whole), so the admin
+ * knows what to fix without reading a stack.
+ */
+export class ConfigError extends Error {
+  readonly code = 'config' as const;
+  readonly key: string;
+  /** The key as a path, for locating it in the YAML document. */
+  readonly path: ReadonlyArray<string | number>;
+  /** The file the error was found in, when there is one. */
+  readonly file: string | undefined;
+  /** 1-based line in `file`, when known. */
+  readonly line: number | undefined;
+  /** The problem without file and key: "must be an integer 0..65535, got 70000". */
+  readonly detail: string;
+
+  constructor(path: KeyPath | string, detail: string, where: { file?: string; line?: number } = {}) {
+    const key = typeof path === 'string' ? path : formatKey(path);
+    const location = where.file ? `${where.file}${where.line ? `:${where.line}` : ''}: ` : '';
+    super(`${location}${key ? `${key}: ` : ''}${detail}`);
+    this.name = 'ConfigError';
+    this.key = key;
+    this.path = typeof path === 'string' ? (path ? [path] : []) : [...path];
+    this.file = where.file;
+    this.line = where.line;
+    this.detail = detail;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Validation helpers. Each takes the key path so that every error names it.
+
+type Raw = Record<string, unknown>;
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  return String(v);
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+function suggest(key: string, known: readonly string[]): string {
+  const lower = key.toLowerCase();
+  const best = known
+    .map((k) => ({ k, d: k.toLowerCase() === lower ? 0 : editDistance(lower, k.toLowerCase()) }))
+    .sort((x, y) => x.d - y.d)[0];
+  return best && best.d <= Math.max(2, Math.floor(key.length / 4)) ? ` (did you mean ${best.k}?)` : '';
+}
+
+/** A mapping with only the given keys; null or absent is an empty mapping. */
+function section(v: unknown, path: KeyPath, known: readonly string[]): Raw {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(path, `must be a mapping, got ${describe(v)}`);
+  const raw = v as Raw;
+  for (const k of Object.keys(raw)) {
+    if (!known.includes(k)) {
+      throw new ConfigError([...path, k], `unknown key${suggest(k, known)}; known keys here: ${known.join(', ')}`);
+    }
+  }
+  return raw;
+}
+
+function integer(v: unknown, path: KeyPath, min: number, max: number, unit = ''): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    const range = max >= Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `${min}..${max}`;
+    throw new ConfigError(path, `must be an integer ${range}${unit}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+function oneOf<T extends string>(v: unknown, path: KeyPath, values: readonly T[]): T {
+  if (typeof v !== 'string' || !values.includes(v as T)) {
+    throw new ConfigError(path, `must be one of ${values.join(', ')}, got ${describe(v)}`);
+  }
+  return v as T;
+}
+
+function boolean(v: unknown, path: KeyPath): boolean {
+  // YAML 1.2: yes/no/on/off are strings, not booleans. Refuse them rather than guess.
+  if (typeof v !== 'boolean') throw new ConfigError(path, `must be true or false, got ${describe(v)}`);
+  return v;
+}
+
+// C0, DEL: a path or name with these is a paste accident.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function text(v: unknown, path: KeyPath): string {
+  if (typeof v !== 'string' || v.trim() === '') throw new ConfigError(path, `must be a non-empty string, got ${describe(v)}`);
+  if (CONTROL.test(v)) throw new ConfigError(path, 'must not contain control characters');
+  return v;
+}
+
+function filePath(v: unknown, path: KeyPath, baseDir: string): string {
+  return resolve(baseDir, text(v, path));
+}
+
+const HOST_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+
+function host(v: unknown, path: KeyPath): string {
+  const s = text(v, path);
+  if (isIP(s) === 0 && !HOST_NAME.test(s)) {
+    throw new ConfigError(path, `must be an IP address or host name, got ${describe(s)}`);
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+
+const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'limits', 'imap', 'log'] as const;
+const PROTOCOLS: readonly ListenerProtocol[] = ['imap', 'pop3', 'submission'];
+const LISTENER_TLS: readonly ListenerTlsMode[] = ['starttls', 'implicit', 'none'];
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
+
+/** [min, max, unit] of each limit. 0 is a real value only where min allows it. */
+const LIMIT_RANGES: { readonly [K in keyof LimitsConfig]: readonly [number, number, string] } = {
+  // 0 would close every connection at once; there is no "no limit" here on purpose.
+  loginTimeoutMs: [1, MAX_TIMER_MS, ' ms'],
+  maxBadCommands: [1, Number.MAX_SAFE_INTEGER, ''],
+  maxAuthAttempts: [1, Number.MAX_SAFE_INTEGER, ''],
+  backendConnectTimeoutMs: [1, MAX_TIMER_MS, ' ms'],
+  backendLoginTimeoutMs: [1, MAX_TIMER_MS, ' ms'],
+  // RFC 5321 §4.5.3.1.5: a reply line may be 512 octets; no backend speaks in less.
+  backendMaxLineBytes: [512, MAX_BYTES, ' bytes'],
+  // 0 disables the relay's idle timeout.
+  idleTimeoutMs: [0, MAX_TIMER_MS, ' ms'],
+  // A hop count, like an IP TTL.
+  proxyTtl: [1, 255, ''],
+};
+
+const IMAP_RANGES: { readonly [K in keyof ImapLimits]: readonly [number, number, string] } = {
+  // A LOGIN with a 255-byte user name and a long password must fit.
+  maxLineBytes: [512, MAX_BYTES, ' bytes'],
+  // 0 is a real limit: no literals before login.
+  maxLiteralBytes: [0, MAX_BYTES, ' bytes'],
+  maxCommandBytes: [512, MAX_BYTES, ' bytes'],
+};
+
+function numbers<T extends object>(raw: unknown, path: KeyPath, defaults: T, ranges: { readonly [K in keyof T]: readonly [number, number, string] }): T {
+  const keys = Object.keys(ranges) as Array<keyof T & string>;
+  const r = section(raw, path, keys);
+  const out = { ...defaults };
+  for (const k of keys) {
+    if (r[k] === undefined) continue;
+    const [min, max, unit] = ranges[k];
+    (out as Record<string, number>)[k] = integer(r[k], [...path, k], min, max, unit);
+  }
+  return out;
+}
+
+const LISTENER_KEYS = ['protocol', 'host', 'port', 'tls', 'allowPlaintextAuth'] as const;
+
+function listener(v: unknown, path: KeyPath): ListenerConfig {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new ConfigError(path, `must be a mapping with protocol and port, got ${describe(v)}`);
+  }
+  const r = section(v, path, LISTENER_KEYS);
+  if (r.protocol === undefined) throw new ConfigError([...path, 'protocol'], `is required (one of ${PROTOCOLS.join(', ')})`);
+  if (r.port === undefined) throw new ConfigError([...path, 'port'], 'is required (0..65535; 0 = any free port)');
+  return {
+    protocol: oneOf(r.protocol, [...path, 'protocol'], PROTOCOLS),
+    host: r.host === undefined ? '127.0.0.1' : host(r.host, [...path, 'host']),
+    port: integer(r.port, [...path, 'port'], 0, 65535),
+    tls: r.tls === undefined ? 'starttls' : oneOf(r.tls, [...path, 'tls'], LISTENER_TLS),
+    allowPlaintextAuth: r.allowPlaintextAuth === undefined ? false : boolean(r.allowPlaintextAuth, [...path, 'allowPlaintextAuth']),
+  };
+}
+
+/** Whether two listeners would fight over one socket address. */
+function clash(a: ListenerConfig, b: ListenerConfig): boolean {
+  if (a.port === 0 || b.port === 0 || a.port !== b.port) return false;
+  if (a.host === b.host) return true;
+  // '::' takes the port on IPv4 too (dual stack); '0.0.0.0' on every IPv4 address.
+  if (a.host === '::' || b.host === '::') return true;
+  const v4 = (h: string) => isIP(h) === 4;
+  return (a.host === '0.0.0.0' && v4(b.host)) || (b.host === '0.0.0.0' && v4(a.host));
+}
+
+function listeners(v: unknown, path: KeyPath): ListenerConfig[] {
+  if (v === undefined || v === null) return defaultListeners();
+  if (!Array.isArray(v)) throw new ConfigError(path, `must be a list of listeners, got ${describe(v)}`);
+  if (v.length === 0) throw new ConfigError(path, 'must have at least one listener');
+  const out = v.map((l, i) => listener(l, [...path, i]));
+  for (let i = 0; i < out.length; i++) {
+    for (let j = 0; j < i; j++) {
+      if (clash(out[i]!, out[j]!)) {
+        throw new ConfigError(
+          [...path, i],
+          `${out[i]!.host}:${out[i]!.port} is already taken by ${formatKey([...path, j])} (${out[j]!.host}:${out[j]!.port})`,
+        );
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Check a parsed configuration and fill in defaults. Partial sections merge
+ * over the defaults; a `listeners` list replaces the default list. Relative
+ * paths are resolved against `baseDir`. Unknown keys are errors: a typo must
+ * not fall back to a default silently. Throws ConfigError naming the key.
+ * The result is deep-frozen.
+ */
+export function validateConfig(raw: unknown, opts: { baseDir: string }): MailfrontConfig {
+  if (!isAbsolute(opts.baseDir)) throw new ConfigError('', `baseDir must be absolute, got ${describe(opts.baseDir)}`);
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError('', `the configuration must be a mapping of keys, got ${describe(raw)}`);
+  }
+  const r = section(raw, [], TOP_KEYS);
+  const base = opts.baseDir;
+  const d = DEFAULT_CONFIG;
+
+  const dataDir = filePath(r.dataDir ?? d.dataDir, ['dataDir'], base);
+
+  const s = section(r.store, ['store'], ['kind', 'path']);
+  if (s.kind !== undefined) oneOf(s.kind, ['store', 'kind'], ['sqlite'] as const);
+  const storePath =
+    s.path === undefined
+      ? join(dataDir, DEFAULT_DB_FILE)
+      : s.path === ':memory:'
+        ? ':memory:' // better-sqlite3's private in-memory database: for tests; lost on exit
+        : filePath(s.path, ['store', 'path'], base);
+
+  let tls: MailfrontConfig['tls'] = null;
+  if (r.tls !== undefined && r.tls !== null) {
+    const t = section(r.tls, ['tls'], ['cert', 'key']);
+    if (t.cert === undefined) throw new ConfigError(['tls', 'cert'], 'is required when tls is set (or set tls: null for a self-signed certificate)');
+    if (t.key === undefined) throw new ConfigError(['tls', 'key'], 'is required when tls is set (or set tls: null for a self-signed certificate)');
+    tls = { cert: filePath(t.cert, ['tls', 'cert'], base), key: filePath(t.key, ['tls', 'key'], base) };
+  }
+
+  const hostname = r.hostname === undefined ? d.hostname : host(r.hostname, ['hostname']);
+
+  const a = section(r.auth, ['auth'], ['source', 'failureDelayMs', 'cacheTtlMs', 'cacheMaxEntries']);
+  const auth: MailfrontConfig['auth'] = {
+    source: a.source === undefined ? 'sqlite' : oneOf(a.source, ['auth', 'source'], ['sqlite'] as const),
+    failureDelayMs: a.failureDelayMs === undefined ? d.auth.failureDelayMs : integer(a.failureDelayMs, ['auth', 'failureDelayMs'], 0, MAX_TIMER_MS, ' ms'),
+    cacheTtlMs: a.cacheTtlMs === undefined ? d.auth.cacheTtlMs : integer(a.cacheTtlMs, ['auth', 'cacheTtlMs'], 0, MAX_TIMER_MS, ' ms'),
+    cacheMaxEntries:
+      a.cacheMaxEntries === undefined ? d.auth.cacheMaxEntries : integer(a.cacheMaxEntries, ['auth', 'cacheMaxEntries'], 0, Number.MAX_SAFE_INTEGER),
+  };
+
+  const limits = numbers(r.limits, ['limits'], { ...d.limits }, LIMIT_RANGES);
+  const imap = numbers(r.imap, ['imap'], { ...d.imap }, IMAP_RANGES);
+  if (imap.maxCommandBytes < imap.maxLineBytes) {
+    throw new ConfigError(['imap', 'maxCommandBytes'], `must be at least imap.maxLineBytes (${imap.maxLineBytes}), got ${imap.maxCommandBytes}`);
+  }
+
+  const l = section(r.log, ['log'], ['level', 'format']);
+  const log: MailfrontConfig['log'] = {
+    level: l.level === undefined ? d.log.level : oneOf(l.level, ['log', 'level'], LOG_LEVELS),
+    format: l.format === undefined ? d.log.format : oneOf(l.format, ['log', 'format'], LOG_FORMATS),
+  };
+
+  return deepFreeze({
+    dataDir,
+    store: { kind: 'sqlite', path: storePath },
+    tls,
+    hostname,
+    listeners: listeners(r.listeners, ['listeners']),
+    auth,
+    limits,
+    imap,
+    log,
+  });
+}
+
+function isLoopback(h: string): boolean {
+  return h === 'localhost' || h === '::1' || /^127\./.test(h);
+}
+
+/** Valid settings that are probably mistakes. */
+export function configWarnings(config: MailfrontConfig): string[] {
+  const out: string[] = [];
+  config.listeners.forEach((l, i) => {
+    const key = `listeners[${i}]`;
+    if (l.tls === 'none' && !l.allowPlaintextAuth) {
+      out.push(`${key}: tls is none and allowPlaintextAuth is false: no login can ever succeed on ${l.host}:${l.port}`);
+    } else if (l.allowPlaintextAuth && !isLoopback(l.host)) {
+      out.push(`${key}: allowPlaintextAuth on ${l.host}:${l.port}: passwords may cross the network in clear`);
+    }
+  });
+  if (config.auth.failureDelayMs === 0) out.push('auth.failureDelayMs is 0: password guessing is not slowed down');
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+
+function parseYaml(textIn: string, file: string): { value: unknown; doc: Document; lines: LineCounter } {
+  const lines = new LineCounter();
+  // uniqueKeys: a key given twice is an error, not "the last one wins".
+  const doc = parseDocument(textIn, { lineCounter: lines, uniqueKeys: true, prettyErrors: true });
+  const err = doc.errors[0];
+  if (err) {
+    const line = err.linePos?.[0]?.line;
+    // The first line of yaml's message is the useful part; the rest is a source excerpt.
+    const msg = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError('', `YAML syntax error: ${msg}`, { file, line });
+  }
+  // maxAliasCount bounds "billion laughs" expansion of a hostile file.
+  const value = doc.toJS({ maxAliasCount: 100 });
+  return { value, doc, lines };
+}
+
+/** The line of the deepest node of `path` that exists in the document. */
+function lineOf(doc: Document, lines: LineCounter, path: ReadonlyArray<string | number>): number | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const prefix = path.slice(0, n);
+    const parent = n > 1 ? doc.getIn(prefix.slice(0, -1), true) : doc.contents;
+    // Prefer the key's own position in a mapping (the value may be on another line, or absent).
+    const last = prefix[prefix.length - 1];
+    if (parent && isNode(parent) && 'items' in parent) {
+      for (const item of (parent as { items: unknown[] }).items) {
+        const pair = item as { key?: unknown };
+        if (pair && typeof pair === 'object' && 'key' in pair && isNode(pair.key) && (pair.key as { toJSON(): unknown }).toJSON() === last) {
+          const range = (pair.key as { range?: [number, number, number] }).range;
+          if (range) return lines.linePos(range[0]).line;
+        }
+      }
+    }
+    const node = doc.getIn(prefix, true);
+    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+/**
+ * Find, read and validate the configuration:
+ * `file` (--config) → $MAILFRONT_CONFIG → ./mailfront.yaml in `cwd` → the
+ * embedded defaults. Relative paths inside a file are resolved against the
+ * file's directory; the defaults' against `cwd`. Throws ConfigError.
+ */
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): LoadedConfig {
+  const cwd = resolve(opts.cwd ?? process.cwd());
+  const env = opts.env ?? process.env;
+  let file: string | undefined;
+  let explicit = true;
+  if (opts.file !== undefined && opts.file !== '') file = resolve(cwd, opts.file);
+  else if (env[CONFIG_ENV_VAR]) file = resolve(cwd, env[CONFIG_ENV_VAR]!);
+  else {
+    explicit = false;
+    const candidate = join(cwd, DEFAULT_CONFIG_FILE);
+    if (existsSync(candidate)) file = candidate;
+  }
+
+  if (file === undefined) {
+    const config = validateConfig({}, { baseDir: cwd });
+    return { config, source: EMBEDDED_DEFAULTS_SOURCE, warnings: configWarnings(config) };
+  }
+
+  let body: string;
+  try {
+    body = readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a directory' : e.message;
+    const from = opts.file ? '--config' : explicit ? `$${CONFIG_ENV_VAR}` : 'working directory';
+    throw new ConfigError('', `cannot read config file (from ${from}): ${why}`, { file });
+  }
+
+  const { value, doc, lines } = parseYaml(body, file);
+  let config: MailfrontConfig;
+  try {
+    config = validateConfig(value, { baseDir: dirname(file) });
+  } catch (err) {
+    if (err instanceof ConfigError && err.file === undefined) {
+      throw new ConfigError(err.path.length ? err.path : err.key, err.detail, { file, line: lineOf(doc, lines, err.path) });
+    }
+    throw err;
+  }
+  return { config, source: file, warnings: configWarnings(config) };
+}

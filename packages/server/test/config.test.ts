@@ -1,0 +1,327 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname as osHostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DEFAULT_CORE_LIMITS } from '@mailfront/proxy-core';
+import { DEFAULT_IMAP_LIMITS } from '@mailfront/imap';
+import { ConfigError, DEFAULT_CONFIG, loadConfig, validateConfig, type MailfrontConfig } from '../src/config';
+import { openStoreFromConfig } from '../src/open-store';
+
+const ROOT = resolve(__dirname, '../../..');
+const EXAMPLE = join(ROOT, 'fixtures/mailfront.example.yaml');
+const BASE = '/srv/mailfront';
+
+let tmp: string;
+beforeEach(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'mailfront-config-'));
+});
+afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+function v(raw: unknown): MailfrontConfig {
+  return validateConfig(raw, { baseDir: BASE });
+}
+
+/** The ConfigError that validating `raw` throws; fails the test if none. */
+function errorOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+function keyOf(raw: unknown): string {
+  return errorOf(() => v(raw)).key;
+}
+
+describe('defaults', () => {
+  test('an empty config is the defaults with paths resolved', () => {
+    const c = v({});
+    expect(c.dataDir).toBe('/srv/mailfront/var');
+    expect(c.store).toEqual({ kind: 'sqlite', path: '/srv/mailfront/var/mailfront.db' });
+    expect(c.tls).toBeNull();
+    expect(c.hostname).toBe(osHostname());
+    expect(c.listeners).toEqual([
+      { protocol: 'imap', host: '127.0.0.1', port: 1143, tls: 'starttls', allowPlaintextAuth: false },
+      { protocol: 'imap', host: '127.0.0.1', port: 1993, tls: 'implicit', allowPlaintextAuth: false },
+    ]);
+    expect(c.auth).toEqual({ source: 'sqlite', failureDelayMs: DEFAULT_CORE_LIMITS.authFailureDelayMs, cacheTtlMs: 60000, cacheMaxEntries: 10000 });
+    const { authFailureDelayMs, ...core } = DEFAULT_CORE_LIMITS;
+    expect(authFailureDelayMs).toBe(2000);
+    expect(c.limits).toEqual(core);
+    expect(c.limits).not.toHaveProperty('authFailureDelayMs');
+    expect(c.imap).toEqual(DEFAULT_IMAP_LIMITS);
+    expect(c.log).toEqual({ level: 'info', format: 'json' });
+  });
+
+  test('null and undefined are an empty config', () => {
+    expect(v(null)).toEqual(v({}));
+    expect(v(undefined)).toEqual(v({}));
+  });
+
+  test('DEFAULT_CONFIG keeps dataDir relative and is deep-frozen', () => {
+    expect(DEFAULT_CONFIG.dataDir).toBe('./var');
+    expect(Object.isFrozen(DEFAULT_CONFIG)).toBe(true);
+    expect(Object.isFrozen(DEFAULT_CONFIG.limits)).toBe(true);
+    expect(Object.isFrozen(DEFAULT_CONFIG.listeners[0])).toBe(true);
+  });
+});
+
+describe('merging', () => {
+  test('a partial section merges over the defaults', () => {
+    const c = v({ limits: { loginTimeoutMs: 5000 }, imap: { maxLiteralBytes: 0 }, log: { format: 'pretty' } });
+    expect(c.limits.loginTimeoutMs).toBe(5000);
+    expect(c.limits.maxBadCommands).toBe(DEFAULT_CORE_LIMITS.maxBadCommands);
+    expect(c.limits.idleTimeoutMs).toBe(DEFAULT_CORE_LIMITS.idleTimeoutMs);
+    // An explicit 0 is a real limit, not "use the default".
+    expect(c.imap.maxLiteralBytes).toBe(0);
+    expect(c.imap.maxLineBytes).toBe(DEFAULT_IMAP_LIMITS.maxLineBytes);
+    expect(c.log).toEqual({ level: 'info', format: 'pretty' });
+  });
+
+  test('a listeners list replaces the default list; listener fields have defaults', () => {
+    const c = v({ listeners: [{ protocol: 'pop3', port: 1110 }] });
+    expect(c.listeners).toEqual([{ protocol: 'pop3', host: '127.0.0.1', port: 1110, tls: 'starttls', allowPlaintextAuth: false }]);
+  });
+
+  test('store.path defaults to <dataDir>/mailfront.db of a configured dataDir', () => {
+    expect(v({ dataDir: '/data' }).store.path).toBe('/data/mailfront.db');
+    expect(v({ dataDir: '/data', store: { path: 'db/x.db' } }).store.path).toBe('/srv/mailfront/db/x.db');
+  });
+
+  test('tls: null and a tls section', () => {
+    expect(v({ tls: null }).tls).toBeNull();
+    expect(v({ tls: { cert: 'c.pem', key: '/k.pem' } }).tls).toEqual({ cert: '/srv/mailfront/c.pem', key: '/k.pem' });
+  });
+
+  test('explicit 0 is kept where it means "off"', () => {
+    const c = v({ auth: { failureDelayMs: 0, cacheTtlMs: 0, cacheMaxEntries: 0 }, limits: { idleTimeoutMs: 0 } });
+    expect(c.auth).toMatchObject({ failureDelayMs: 0, cacheTtlMs: 0, cacheMaxEntries: 0 });
+    expect(c.limits.idleTimeoutMs).toBe(0);
+  });
+});
+
+describe('relative paths', () => {
+  test('resolve against baseDir; absolute paths stay', () => {
+    const c = v({ dataDir: 'state', tls: { cert: '../tls/c.pem', key: 'k.pem' } });
+    expect(c.dataDir).toBe('/srv/mailfront/state');
+    expect(c.store.path).toBe('/srv/mailfront/state/mailfront.db');
+    expect(c.tls).toEqual({ cert: '/srv/tls/c.pem', key: '/srv/mailfront/k.pem' });
+    expect(v({ dataDir: '/var/lib/mailfront' }).dataDir).toBe('/var/lib/mailfront');
+  });
+
+  test('baseDir must be absolute', () => {
+    expect(() => validateConfig({}, { baseDir: 'rel' })).toThrow(ConfigError);
+  });
+});
+
+describe('errors name the key', () => {
+  test.each<[string, unknown, string]>([
+    ['unknown top-level key', { listner: [] }, 'listner'],
+    ['unknown nested key (typo)', { limits: { loginTimeoutMS: 5 } }, 'limits.loginTimeoutMS'],
+    ['unknown listener key', { listeners: [{ protocol: 'imap', port: 1, starttls: true }] }, 'listeners[0].starttls'],
+    ['section of the wrong type', { limits: 5 }, 'limits'],
+    ['string instead of number', { limits: { loginTimeoutMs: '5000' } }, 'limits.loginTimeoutMs'],
+    ['fractional number', { auth: { failureDelayMs: 1.5 } }, 'auth.failureDelayMs'],
+    ['negative timeout', { limits: { idleTimeoutMs: -1 } }, 'limits.idleTimeoutMs'],
+    ['timeout past setTimeout range', { limits: { backendLoginTimeoutMs: 2 ** 31 } }, 'limits.backendLoginTimeoutMs'],
+    ['zero login timeout', { limits: { loginTimeoutMs: 0 } }, 'limits.loginTimeoutMs'],
+    ['maxBadCommands below 1', { limits: { maxBadCommands: 0 } }, 'limits.maxBadCommands'],
+    ['maxAuthAttempts below 1', { limits: { maxAuthAttempts: 0 } }, 'limits.maxAuthAttempts'],
+    ['tiny backend line limit', { limits: { backendMaxLineBytes: 10 } }, 'limits.backendMaxLineBytes'],
+    ['negative cache size', { auth: { cacheMaxEntries: -1 } }, 'auth.cacheMaxEntries'],
+    ['imap command smaller than a line', { imap: { maxLineBytes: 8192, maxCommandBytes: 4096 } }, 'imap.maxCommandBytes'],
+    ['port above 65535', { listeners: [{ protocol: 'imap', port: 1143 }, { protocol: 'imap', port: 70000 }] }, 'listeners[1].port'],
+    ['negative port', { listeners: [{ protocol: 'imap', port: -1 }] }, 'listeners[0].port'],
+    ['port missing', { listeners: [{ protocol: 'imap' }] }, 'listeners[0].port'],
+    ['protocol missing', { listeners: [{ port: 1 }] }, 'listeners[0].protocol'],
+    ['unknown protocol', { listeners: [{ protocol: 'imaps', port: 1 }] }, 'listeners[0].protocol'],
+    ['unknown listener tls', { listeners: [{ protocol: 'imap', port: 1, tls: 'ssl' }] }, 'listeners[0].tls'],
+    ['allowPlaintextAuth as a string', { listeners: [{ protocol: 'imap', port: 1, allowPlaintextAuth: 'yes' }] }, 'listeners[0].allowPlaintextAuth'],
+    ['allowPlaintextAuth as a number', { listeners: [{ protocol: 'imap', port: 1, allowPlaintextAuth: 1 }] }, 'listeners[0].allowPlaintextAuth'],
+    ['bad listener host', { listeners: [{ protocol: 'imap', port: 1, host: 'a b' }] }, 'listeners[0].host'],
+    ['listener not a mapping', { listeners: ['imap:1143'] }, 'listeners[0]'],
+    ['listeners not a list', { listeners: { protocol: 'imap' } }, 'listeners'],
+    ['empty listeners', { listeners: [] }, 'listeners'],
+    ['duplicate host:port', { listeners: [{ protocol: 'imap', port: 1143 }, { protocol: 'pop3', port: 1110 }, { protocol: 'pop3', port: 1143 }] }, 'listeners[2]'],
+    ['wildcard clashes with a specific address', { listeners: [{ protocol: 'imap', port: 143, host: '0.0.0.0' }, { protocol: 'imap', port: 143, host: '10.0.0.1' }] }, 'listeners[1]'],
+    ['unknown log level', { log: { level: 'verbose' } }, 'log.level'],
+    ['unknown log format', { log: { format: 'text' } }, 'log.format'],
+    ['unknown store kind', { store: { kind: 'postgres' } }, 'store.kind'],
+    ['empty store path', { store: { path: '' } }, 'store.path'],
+    ['unknown auth source', { auth: { source: 'ldap' } }, 'auth.source'],
+    ['tls without key', { tls: { cert: 'c.pem' } }, 'tls.key'],
+    ['tls of the wrong type', { tls: 'on' }, 'tls'],
+    ['dataDir not a string', { dataDir: 5 }, 'dataDir'],
+    ['bad hostname', { hostname: 'mail example' }, 'hostname'],
+    ['proxyTtl out of range', { limits: { proxyTtl: 0 } }, 'limits.proxyTtl'],
+  ])('%s', (_what, raw, key) => {
+    const err = errorOf(() => v(raw));
+    expect(err.code).toBe('config');
+    expect(err.key).toBe(key);
+    expect(err.message).toContain(key);
+  });
+
+  test('the top level must be a mapping', () => {
+    expect(keyOf([1, 2])).toBe('');
+    expect(keyOf('dataDir: x')).toBe('');
+  });
+
+  test('a typo gets a suggestion', () => {
+    expect(errorOf(() => v({ limits: { loginTimeoutMS: 5 } })).message).toContain('did you mean loginTimeoutMs?');
+  });
+
+  test('port 0 may repeat; same port on different specific addresses is fine', () => {
+    expect(() => v({ listeners: [{ protocol: 'imap', port: 0 }, { protocol: 'imap', port: 0 }] })).not.toThrow();
+    expect(() =>
+      v({ listeners: [{ protocol: 'imap', port: 143, host: '127.0.0.1' }, { protocol: 'imap', port: 143, host: '::1' }] }),
+    ).not.toThrow();
+  });
+
+  test('the range is in the message', () => {
+    expect(errorOf(() => v({ listeners: [{ protocol: 'imap', port: 70000 }] })).message).toBe(
+      'listeners[0].port: must be an integer 0..65535, got 70000',
+    );
+  });
+});
+
+describe('frozen', () => {
+  test('the validated config is deep-frozen', () => {
+    const c = v({ listeners: [{ protocol: 'imap', port: 1 }] });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.listeners)).toBe(true);
+    expect(Object.isFrozen(c.listeners[0])).toBe(true);
+    expect(Object.isFrozen(c.limits)).toBe(true);
+    expect(Object.isFrozen(c.auth)).toBe(true);
+    expect(() => {
+      (c.limits as { loginTimeoutMs: number }).loginTimeoutMs = 1;
+    }).toThrow(TypeError);
+  });
+
+  test('validating does not alter the input or the defaults', () => {
+    const raw = { limits: { loginTimeoutMs: 5000 } };
+    v(raw);
+    expect(raw).toEqual({ limits: { loginTimeoutMs: 5000 } });
+    expect(DEFAULT_CONFIG.limits.loginTimeoutMs).toBe(DEFAULT_CORE_LIMITS.loginTimeoutMs);
+  });
+});
+
+describe('loadConfig', () => {
+  function write(name: string, body: string): string {
+    const p = join(tmp, name);
+    mkdirSync(join(p, '..'), { recursive: true });
+    writeFileSync(p, body);
+    return p;
+  }
+
+  test('no file anywhere: embedded defaults, paths relative to cwd', () => {
+    const { config, source } = loadConfig({ env: {}, cwd: tmp });
+    expect(source).toBe('embedded defaults');
+    expect(config.dataDir).toBe(join(tmp, 'var'));
+    expect(config.store.path).toBe(join(tmp, 'var/mailfront.db'));
+  });
+
+  test('explicit file beats MAILFRONT_CONFIG beats ./mailfront.yaml', () => {
+    const a = write('a/explicit.yaml', 'log: { level: debug }\n');
+    const b = write('b/env.yaml', 'log: { level: warn }\n');
+    write('mailfront.yaml', 'log: { level: error }\n');
+    expect(loadConfig({ file: a, env: { MAILFRONT_CONFIG: b }, cwd: tmp }).config.log.level).toBe('debug');
+    expect(loadConfig({ env: { MAILFRONT_CONFIG: b }, cwd: tmp })).toMatchObject({ source: b, config: { log: { level: 'warn' } } });
+    expect(loadConfig({ env: {}, cwd: tmp })).toMatchObject({ source: join(tmp, 'mailfront.yaml'), config: { log: { level: 'error' } } });
+  });
+
+  test('relative paths in a file resolve against the file directory; --config relative to cwd', () => {
+    write('etc/m.yaml', 'dataDir: state\ntls: { cert: c.pem, key: k.pem }\n');
+    const { config } = loadConfig({ file: 'etc/m.yaml', env: {}, cwd: tmp });
+    expect(config.dataDir).toBe(join(tmp, 'etc/state'));
+    expect(config.tls).toEqual({ cert: join(tmp, 'etc/c.pem'), key: join(tmp, 'etc/k.pem') });
+  });
+
+  test('a missing explicit file is an error, not the defaults', () => {
+    const err = errorOf(() => loadConfig({ file: join(tmp, 'nope.yaml'), env: {}, cwd: tmp }));
+    expect(err.message).toContain('nope.yaml');
+    expect(err.message).toContain('no such file');
+    const fromEnv = errorOf(() => loadConfig({ env: { MAILFRONT_CONFIG: join(tmp, 'gone.yaml') }, cwd: tmp }));
+    expect(fromEnv.message).toContain('$MAILFRONT_CONFIG');
+  });
+
+  test('a YAML syntax error names the line', () => {
+    const f = write('bad.yaml', 'log:\n  level: info\n  format: [json\n');
+    const err = errorOf(() => loadConfig({ file: f, env: {}, cwd: tmp }));
+    expect(err.file).toBe(f);
+    expect(err.line).toBeGreaterThanOrEqual(3);
+    expect(err.message).toMatch(new RegExp(`^${f}:\\d+: YAML syntax error`));
+  });
+
+  test('a key given twice is an error', () => {
+    const f = write('dup.yaml', 'log:\n  level: info\n  level: debug\n');
+    const err = errorOf(() => loadConfig({ file: f, env: {}, cwd: tmp }));
+    expect(err.line).toBe(3);
+    expect(err.message).toMatch(/unique/i);
+  });
+
+  test('a validation error carries the key and its line in the file', () => {
+    const f = write('m.yaml', ['listeners:', '  - protocol: imap', '    port: 1143', '  - protocol: imap', '    port: 99999', ''].join('\n'));
+    const err = errorOf(() => loadConfig({ file: f, env: {}, cwd: tmp }));
+    expect(err.key).toBe('listeners[1].port');
+    expect(err.line).toBe(5);
+    expect(err.message).toBe(`${f}:5: listeners[1].port: must be an integer 0..65535, got 99999`);
+  });
+
+  test('YAML 1.2: "yes" is a string, so allowPlaintextAuth: yes is refused', () => {
+    const f = write('m.yaml', 'listeners:\n  - { protocol: imap, port: 143, allowPlaintextAuth: yes }\n');
+    expect(errorOf(() => loadConfig({ file: f, env: {}, cwd: tmp })).key).toBe('listeners[0].allowPlaintextAuth');
+  });
+
+  test('an empty file is the defaults', () => {
+    const f = write('empty.yaml', '# nothing\n');
+    expect(loadConfig({ file: f, env: {}, cwd: tmp }).config.limits).toEqual(v({}).limits);
+  });
+
+  test('warnings for listeners that cannot log in or send passwords in clear', () => {
+    const f = write('m.yaml', 'listeners:\n  - { protocol: imap, port: 143, tls: none }\n  - { protocol: imap, host: 0.0.0.0, port: 144, allowPlaintextAuth: true }\n');
+    const { warnings } = loadConfig({ file: f, env: {}, cwd: tmp });
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/^listeners\[0\]: .*no login/);
+    expect(warnings[1]).toMatch(/^listeners\[1\]: .*clear/);
+    expect(loadConfig({ env: {}, cwd: tmp }).warnings).toEqual([]);
+  });
+});
+
+describe('the example and the reference', () => {
+  test('fixtures/mailfront.example.yaml validates and spells out the defaults', () => {
+    const { config } = loadConfig({ file: EXAMPLE, env: {}, cwd: tmp });
+    const defaults = validateConfig({}, { baseDir: join(ROOT, 'fixtures') });
+    expect(config).toEqual({ ...defaults, hostname: 'mail.example.org' });
+  });
+
+  test('docs/config.md documents every key and embeds the example verbatim', () => {
+    const doc = readFileSync(join(ROOT, 'docs/config.md'), 'utf8');
+    const keys: string[] = [];
+    const walk = (o: object, prefix: string) => {
+      for (const [k, val] of Object.entries(o)) {
+        keys.push(prefix + k);
+        if (val && typeof val === 'object' && !Array.isArray(val)) walk(val, `${prefix}${k}.`);
+      }
+    };
+    walk(DEFAULT_CONFIG, '');
+    keys.push('tls.cert', 'tls.key', ...Object.keys(DEFAULT_CONFIG.listeners[0]!).map((k) => `listeners[].${k}`));
+    for (const key of keys) expect([key, doc.includes('`' + key + '`')]).toEqual([key, true]);
+    expect(doc).toContain(readFileSync(EXAMPLE, 'utf8'));
+  });
+});
+
+describe('openStoreFromConfig', () => {
+  test('opens the sqlite file at store.path', async () => {
+    const config = v({ store: { path: join(tmp, 'db/m.db') } });
+    const store = openStoreFromConfig(config);
+    try {
+      expect(store.kind).toBe('sqlite');
+      await store.addUser('a@example.org', '$scrypt$x');
+      expect(readFileSync(join(tmp, 'db/m.db')).length).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+  });
+});
