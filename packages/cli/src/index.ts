@@ -1,0 +1,3 @@
+export { runCli, buildProgram } from './program';
+export type { CliIo } from './io';
+export { UsageError, CommandFailed } from './io';
