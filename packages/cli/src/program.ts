@@ -105,9 +105,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Commander has already printed the message (or the help).
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
-      return EXIT_USAGE; // unknown command or option, bad value, missing argument, group without subcommand
+      // Commander has already printed the message (or the help). Its exit
+      // code is 0 for help and version asked for; anything else (unknown
+      // command or option, bad value, missing argument, a group without a
+      // subcommand) is a usage error.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
     const message = err instanceof Error ? err.message : String(err);
     io.stderr.write(`mailfront: ${message}\n`);

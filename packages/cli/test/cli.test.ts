@@ -505,7 +505,11 @@ describe('usage', () => {
     expect(h.code).toBe(0);
     expect(h.stdout).toContain('Usage: mailfront [options] [command]');
     expect((await run(['--version'], { config: false })).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
-    expect((await run(['help', 'backend'], { config: false })).stdout).toContain('Usage: mailfront backend');
+    for (const args of [['help', 'backend'], ['backend', 'help'], ['help'], ['user', 'help', 'add']]) {
+      const r = await run(args, { config: false });
+      expect([args, r.code]).toEqual([args, 0]);
+      expect(r.stdout).toMatch(/^Usage: mailfront/);
+    }
   });
 
   test.each<[string[], string[]]>([

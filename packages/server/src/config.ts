@@ -438,8 +438,13 @@ function parseYaml(textIn: string, file: string): { value: unknown; doc: Documen
     const msg = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError('', `YAML syntax error: ${msg}`, { file, line });
   }
-  // maxAliasCount bounds "billion laughs" expansion of a hostile file.
-  const value = doc.toJS({ maxAliasCount: 100 });
+  let value: unknown;
+  try {
+    // maxAliasCount bounds "billion laughs" expansion of a hostile file.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError('', `YAML error: ${(err as Error).message}`, { file });
+  }
   return { value, doc, lines };
 }
 
