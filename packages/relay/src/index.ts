@@ -1,0 +1,2 @@
+export { startRelay } from './relay';
+export type { Relay, RelayOptions, RelayResult, RelayEnd, RelaySide } from './relay';
