@@ -1,0 +1,62 @@
+/**
+ * One closed set of failure kinds. The kind, never the message text, decides
+ * whether a login is retried, how loudly it is logged and what the client is
+ * told (see `clientAnswerFor`).
+ */
+export type FailureKind =
+  /** TCP or TLS connection to the backend could not be made */
+  | 'connect'
+  /** the backend did not answer in time */
+  | 'timeout'
+  /** the backend refused for its own reasons (BYE, [UNAVAILABLE], master login refused) */
+  | 'remote'
+  /** the backend spoke outside the protocol, or did something unsafe (bytes after STARTTLS, no STARTTLS, PREAUTH) */
+  | 'protocol'
+  /** the user's credentials were rejected (by us or by the backend) */
+  | 'auth-failed'
+  /** we could not decide about the credentials now (store or directory down) */
+  | 'auth-tempfail'
+  /** no backend can take this user now */
+  | 'no-backend'
+  /** a bug of ours */
+  | 'internal';
+
+export class ProxyFailure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    /** detail for the log; never shown to the client */
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${kind}: ${detail}`, options);
+    this.name = 'ProxyFailure';
+  }
+}
+
+export function failure(kind: FailureKind, detail: string, cause?: unknown): ProxyFailure {
+  return new ProxyFailure(kind, detail, cause === undefined ? undefined : { cause });
+}
+
+/** What the client is told: only whether retrying later may help. */
+export type ClientAnswer = 'auth-failed' | 'temporary';
+
+export function clientAnswerFor(kind: FailureKind): ClientAnswer {
+  return kind === 'auth-failed' ? 'auth-failed' : 'temporary';
+}
+
+/** Log level for a failed login by kind: ours and the backends' trouble is loud, users' typos are not. */
+export function logLevelFor(kind: FailureKind): 'info' | 'warn' | 'error' {
+  switch (kind) {
+    case 'auth-failed':
+      return 'info';
+    case 'connect':
+    case 'timeout':
+    case 'remote':
+    case 'auth-tempfail':
+    case 'no-backend':
+      return 'warn';
+    case 'protocol':
+    case 'internal':
+      return 'error';
+  }
+}

@@ -1,0 +1,19 @@
+export * from './errors';
+export * from './protocol';
+export * from './limits';
+export * from './sanitize';
+export { createLogger, type Logger, type LogFormat } from './log';
+export { LineReader, LineTooLong } from './line-reader';
+export { loginToBackend, BackendLoginError, type BackendLoginOptions, type BackendLoginSuccess } from './backend';
+export { SessionDriver, newSessionId, type ProxyServices, type ListenerPolicy, type ListenerTls } from './session-driver';
+export { SessionRegistry, type SessionInfo, type SessionHandle, type SessionPhase } from './registry';
+export { createListener, type Listener, type ListenerSpec } from './listener';
+export {
+  staticTlsProvider,
+  alpnSelector,
+  backendTlsOptions,
+  reloadBackendCas,
+  upgradeServerSocket,
+  type ClientTlsProvider,
+} from './tls';
+export * from './sasl';

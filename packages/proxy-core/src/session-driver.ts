@@ -1,0 +1,381 @@
+import { randomBytes } from 'node:crypto';
+import type * as net from 'node:net';
+import type * as tls from 'node:tls';
+import { failureDelay, type Authenticator } from '@mailfront/auth';
+import type { Locator } from '@mailfront/locator';
+import type { BackendRow } from '@mailfront/store';
+import { startRelay, type Relay } from '@mailfront/relay';
+import { BackendLoginError, loginToBackend, type BackendLoginSuccess } from './backend';
+import { clientAnswerFor, failure, logLevelFor, ProxyFailure } from './errors';
+import type { CoreLimits } from './limits';
+import type { Logger } from './log';
+import type { ByeReason, ClientSession, ClientStep, Credentials, ProtocolDescriptor, SessionEnv } from './protocol';
+import type { SessionRegistry, SessionPhase } from './registry';
+import { clip } from './sanitize';
+import { upgradeServerSocket, type ClientTlsProvider } from './tls';
+
+export type ListenerTls = 'none' | 'starttls' | 'implicit';
+
+export interface ListenerPolicy {
+  /** A name for logs, e.g. `imap@127.0.0.1:1143`. */
+  name: string;
+  tls: ListenerTls;
+  /** Accept credentials without TLS (legacy clients on trusted networks only). */
+  allowPlaintextAuth: boolean;
+}
+
+/** What every session needs from the server around it. */
+export interface ProxyServices {
+  auth: Authenticator;
+  locator: Locator;
+  log: Logger;
+  limits: CoreLimits;
+  registry: SessionRegistry;
+  tls: ClientTlsProvider;
+}
+
+export function newSessionId(): string {
+  // 12 random bytes, as Dovecot's session ids: unique enough to grep for across nodes.
+  return randomBytes(12).toString('base64url');
+}
+
+/**
+ * Drives one client connection from accept to hand-off: feeds client bytes to
+ * the protocol's session, performs the steps it returns (writes, STARTTLS,
+ * login), enforces the core limits, and finally starts the relay.
+ */
+export class SessionDriver implements SessionEnv {
+  readonly sessionId = newSessionId();
+  private sock: net.Socket | tls.TLSSocket;
+  private readonly session: ClientSession;
+  private readonly log: Logger;
+  private phase: SessionPhase | 'closed' = 'pre-login';
+  private tlsActive: boolean;
+  private badCommands = 0;
+  private authFailures = 0;
+  private readonly since = new Date();
+  private loginTimer: NodeJS.Timeout | undefined;
+  private backendAbort: AbortController | undefined;
+  private relay: Relay | undefined;
+  private user: string | null = null;
+  private backend: BackendRow | null = null;
+  private readonly clientLabel: string;
+
+  constructor(
+    sock: net.Socket | tls.TLSSocket,
+    private readonly desc: ProtocolDescriptor,
+    private readonly policy: ListenerPolicy,
+    private readonly svc: ProxyServices,
+  ) {
+    this.sock = sock;
+    this.tlsActive = policy.tls === 'implicit';
+    this.clientLabel = `${sock.remoteAddress ?? '?'}:${sock.remotePort ?? 0}`;
+    this.log = svc.log.child({ session: this.sessionId, proto: desc.name, client: this.clientLabel });
+    this.session = desc.createSession(this);
+  }
+
+  // SessionEnv
+  get tls(): boolean {
+    return this.tlsActive;
+  }
+  get starttlsAvailable(): boolean {
+    return this.policy.tls === 'starttls' && !this.tlsActive;
+  }
+  get authAllowed(): boolean {
+    return this.tlsActive || this.policy.allowPlaintextAuth;
+  }
+
+  start(): void {
+    const sock = this.sock;
+    sock.setNoDelay(true);
+    this.attach(sock);
+    this.svc.registry.add(this.sessionId, {
+      info: () => ({
+        id: this.sessionId,
+        protocol: this.desc.name,
+        client: this.clientLabel,
+        phase: this.phase === 'closed' ? 'relay' : this.phase,
+        tls: this.tlsActive,
+        user: this.user,
+        backend: this.backend?.name ?? null,
+        since: this.since,
+        bytesFromClient: this.relay?.bytesFromClient ?? 0,
+        bytesFromBackend: this.relay?.bytesFromBackend ?? 0,
+      }),
+      close: (reason) => this.closeFromOutside(reason),
+    });
+    this.loginTimer = setTimeout(() => this.bye('timeout', 'login timeout'), this.svc.limits.loginTimeoutMs);
+    this.log.debug({ listener: this.policy.name, tls: this.tlsActive }, 'connected');
+    this.pump();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.phase !== 'pre-login') return;
+    this.session.feed(chunk);
+    this.pump();
+  };
+  private readonly onEnd = (): void => {
+    // The client half-closed before login: what it sent is answered, then we close.
+    if (this.phase === 'pre-login') this.finish('client ended before login');
+  };
+  private readonly onError = (e: Error): void => {
+    this.log.debug({ err: clip(e.message) }, 'client socket error');
+    this.finish(`client error: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  };
+  private readonly onClose = (): void => this.finish('client closed');
+
+  private attach(sock: net.Socket | tls.TLSSocket): void {
+    sock.on('data', this.onData);
+    sock.on('end', this.onEnd);
+    sock.on('error', this.onError);
+    sock.on('close', this.onClose);
+  }
+  private detach(sock: net.Socket | tls.TLSSocket): void {
+    sock.removeListener('data', this.onData);
+    sock.removeListener('end', this.onEnd);
+    sock.removeListener('error', this.onError);
+    sock.removeListener('close', this.onClose);
+  }
+
+  private write(text: string): void {
+    if (!this.sock.destroyed) this.sock.write(text, 'latin1');
+  }
+
+  /** Perform steps until the session needs input, or a step that waits (TLS, login) starts. */
+  private pump(): void {
+    while (this.phase === 'pre-login') {
+      let step: ClientStep | null;
+      try {
+        step = this.session.next();
+      } catch (e) {
+        this.log.error({ err: e instanceof Error ? e.stack : String(e) }, 'session failed');
+        return this.bye('internal', 'internal error');
+      }
+      if (step === null) return;
+      switch (step.do) {
+        case 'send':
+          this.write(step.text);
+          if (step.error && ++this.badCommands >= this.svc.limits.maxBadCommands) {
+            return this.bye('too-many-errors', `too many bad commands (${this.badCommands})`);
+          }
+          break;
+        case 'starttls':
+          return this.startTls();
+        case 'login':
+          return void this.login(step.credentials);
+        case 'relay':
+          return this.startRelay();
+        case 'close':
+          this.phase = 'closed';
+          this.sock.end();
+          return this.finish(step.reason);
+        default:
+          return assertNever(step);
+      }
+    }
+  }
+
+  private startTls(): void {
+    this.phase = 'starttls';
+    const plain = this.sock as net.Socket;
+    this.detach(plain);
+    const secure = upgradeServerSocket(plain, this.svc.tls, this.desc.alpn);
+    this.sock = secure;
+    secure.on('error', this.onError);
+    secure.on('close', this.onClose);
+    secure.once('secure', () => {
+      if (this.phase !== 'starttls') return;
+      secure.removeListener('error', this.onError);
+      secure.removeListener('close', this.onClose);
+      this.tlsActive = true;
+      // RFC 3207 §4.2 / RFC 2595 §3.1: nothing learned before TLS survives it.
+      this.session.tlsStarted();
+      this.attach(secure);
+      this.phase = 'pre-login';
+      this.log.debug({ tlsVersion: secure.getProtocol(), alpn: secure.alpnProtocol || null }, 'starttls done');
+      this.pump();
+    });
+  }
+
+  private async login(creds: Credentials): Promise<void> {
+    this.phase = 'login';
+    this.sock.pause();
+    const started = Date.now();
+    const abort = (this.backendAbort = new AbortController());
+    let state = 'none/none';
+    let result: BackendLoginSuccess | undefined;
+    let fail: ProxyFailure | undefined;
+    let authUser = creds.user;
+    let cached = false;
+    try {
+      const auth = await this.svc.auth.authenticate({
+        user: creds.user,
+        password: creds.password,
+        authzid: creds.authzid,
+        protocol: this.desc.name,
+        client: { address: this.sock.remoteAddress ?? '', port: this.sock.remotePort ?? 0 },
+        sessionId: this.sessionId,
+      });
+      if (!auth.ok) throw failure(auth.kind, auth.reason);
+      authUser = auth.user;
+      cached = auth.cached;
+      const loc = await this.svc.locator.locate(auth.user, this.desc.name);
+      if (!loc.ok) throw failure(loc.kind === 'tempfail' ? 'auth-tempfail' : 'no-backend', loc.reason);
+      this.backend = loc.backend;
+      if (abort.signal.aborted) throw failure('internal', 'client went away');
+      const forward = loc.backend.trusted
+        ? {
+            clientAddress: this.sock.remoteAddress ?? '',
+            clientPort: this.sock.remotePort ?? 0,
+            localAddress: this.sock.localAddress ?? '',
+            localPort: this.sock.localPort ?? 0,
+            sessionId: this.sessionId,
+            ttl: this.svc.limits.proxyTtl,
+          }
+        : null;
+      result = await loginToBackend(
+        this.desc.backend,
+        { user: auth.user, password: creds.password, backend: loc.backend, forward, tls: false },
+        {
+          host: loc.backend.host,
+          port: loc.port,
+          connectTimeoutMs: this.svc.limits.backendConnectTimeoutMs,
+          loginTimeoutMs: this.svc.limits.backendLoginTimeoutMs,
+          maxLineBytes: this.svc.limits.backendMaxLineBytes,
+          signal: abort.signal,
+        },
+      );
+      state = result.state;
+    } catch (e) {
+      if (e instanceof BackendLoginError) {
+        fail = e.failure;
+        state = e.state;
+      } else if (e instanceof ProxyFailure) fail = e;
+      else fail = failure('internal', e instanceof Error ? e.message : String(e), e);
+    } finally {
+      this.backendAbort = undefined;
+    }
+    if (this.phase !== 'login') {
+      // The client left (or was closed) while we were busy.
+      result?.socket.destroy();
+      return;
+    }
+    if (result) {
+      this.user = authUser;
+      this.log.info(
+        { user: clip(authUser), backend: this.backend?.name, mech: creds.mechanism, cached, state, ms: Date.now() - started },
+        'login',
+      );
+      this.session.loginDone({ ok: true, backendReply: result.reply });
+      this.backendConn = result;
+      this.phase = 'pre-login';
+      return this.pump();
+    }
+    const f = fail!;
+    this.log[logLevelFor(f.kind)](
+      { user: clip(creds.user), mech: creds.mechanism, kind: f.kind, reason: clip(f.detail, 200), backend: this.backend?.name, state },
+      'login failed',
+    );
+    this.backend = null;
+    const answer = clientAnswerFor(f.kind);
+    if (answer === 'auth-failed') {
+      this.authFailures++;
+      // Same answer, same delay, whether the user exists or not, and whoever refused.
+      await failureDelay(this.svc.limits.authFailureDelayMs);
+      if (this.phase !== 'login') return;
+    }
+    this.session.loginDone({ ok: false, answer, kind: f.kind });
+    this.phase = 'pre-login';
+    if (this.authFailures >= this.svc.limits.maxAuthAttempts) {
+      this.pumpSendsOnly();
+      return this.bye('too-many-errors', `too many failed logins (${this.authFailures})`);
+    }
+    this.sock.resume();
+    this.pump();
+  }
+
+  private backendConn: BackendLoginSuccess | undefined;
+
+  /** Write what the session has to say (the last NO) without reading more input. */
+  private pumpSendsOnly(): void {
+    for (;;) {
+      const step = this.session.next();
+      if (!step || step.do !== 'send') return;
+      this.write(step.text);
+    }
+  }
+
+  private startRelay(): void {
+    const be = this.backendConn;
+    if (!be) return this.bye('internal', 'relay without backend');
+    this.backendConn = undefined;
+    this.phase = 'relay';
+    clearTimeout(this.loginTimer);
+    this.detach(this.sock);
+    const relay = startRelay(this.sock, be.socket, {
+      idleTimeoutMs: this.svc.limits.idleTimeoutMs,
+      clientHead: this.session.takeUnconsumed(),
+      backendHead: be.head,
+    });
+    this.relay = relay;
+    void relay.done.then((r) => {
+      this.phase = 'closed';
+      this.svc.registry.remove(this.sessionId);
+      this.log.info(
+        {
+          user: clip(this.user),
+          backend: this.backend?.name,
+          tls: this.tlsActive,
+          bytes_in: r.bytesFromClient,
+          bytes_out: r.bytesFromBackend,
+          duration_ms: r.durationMs,
+          end: r.end,
+          ...(r.stopReason ? { stop: r.stopReason } : {}),
+          ...(r.error ? { err: clip(r.error.message) } : {}),
+        },
+        'session ended',
+      );
+    });
+  }
+
+  private closeFromOutside(reason: 'shutdown' | 'kicked'): void {
+    if (this.phase === 'relay') return this.relay?.stop(reason);
+    this.bye(reason, reason);
+  }
+
+  /** Say goodbye in the protocol's words and close. */
+  private bye(reason: ByeReason, why: string): void {
+    if (this.phase === 'closed') return;
+    this.write(this.session.bye(reason));
+    this.phase = 'closed';
+    this.sock.end();
+    this.finish(why);
+  }
+
+  /** Cleanup for every pre-relay end; the relay reports its own end. */
+  private finish(why: string): void {
+    if (this.phase === 'relay') return;
+    const wasClosed = this.phase === 'closed';
+    this.phase = 'closed';
+    clearTimeout(this.loginTimer);
+    this.backendAbort?.abort();
+    this.backendConn?.socket.destroy();
+    this.backendConn = undefined;
+    if (!this.svc.registry.get(this.sessionId)) return;
+    this.svc.registry.remove(this.sessionId);
+    this.log.info(
+      { reason: why, auth_failures: this.authFailures, bad_commands: this.badCommands, tls: this.tlsActive, user: this.user ? clip(this.user) : undefined },
+      'disconnected before login',
+    );
+    // Give a polite end() a moment to flush, then make sure the socket is gone.
+    const sock = this.sock;
+    if (!wasClosed) sock.end();
+    const t = setTimeout(() => sock.destroy(), 2_000);
+    t.unref();
+    sock.once('close', () => clearTimeout(t));
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unexpected step ${JSON.stringify(x)}`);
+}

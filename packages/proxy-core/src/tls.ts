@@ -1,0 +1,80 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { BackendRow } from '@mailfront/store';
+
+/**
+ * The certificate(s) mailfront presents to clients. A provider rather than a
+ * fixed context so that certificates can be replaced without a restart.
+ */
+export interface ClientTlsProvider {
+  /** The context for connections without SNI, or whose name has no own certificate. */
+  defaultContext(): tls.SecureContext;
+  /** Optional per-name certificates (RFC 6066 SNI). */
+  sniCallback?: (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => void;
+}
+
+export function staticTlsProvider(opts: { cert: string | Buffer; key: string | Buffer; minVersion?: tls.SecureVersion }): ClientTlsProvider {
+  const ctx = tls.createSecureContext({ cert: opts.cert, key: opts.key, minVersion: opts.minVersion ?? 'TLSv1.2' });
+  return { defaultContext: () => ctx };
+}
+
+/**
+ * Strict ALPN (ALPACA, USENIX Security 2021): a client that offers ALPN but
+ * none of this protocol's identifiers is refused with `no_application_protocol`
+ * instead of being served a mail protocol it did not ask for (e.g. HTTPS
+ * traffic redirected to a mail port). No ALPN at all is fine.
+ */
+export function alpnSelector(accepted: readonly string[]): (info: { servername: string; protocols: string[] }) => string | undefined {
+  return ({ protocols }) => protocols.find((p) => accepted.includes(p));
+}
+
+export function serverTlsOptions(provider: ClientTlsProvider, alpn: readonly string[]): tls.TlsOptions {
+  const opts: tls.TlsOptions = {
+    secureContext: provider.defaultContext(),
+    ALPNCallback: alpnSelector(alpn),
+  };
+  if (provider.sniCallback) opts.SNICallback = provider.sniCallback;
+  return opts;
+}
+
+/** Upgrade an accepted plaintext socket after the protocol's STARTTLS reply was written. */
+export function upgradeServerSocket(sock: net.Socket, provider: ClientTlsProvider, alpn: readonly string[]): tls.TLSSocket {
+  const opts = serverTlsOptions(provider, alpn);
+  return new tls.TLSSocket(sock, { ...opts, isServer: true, requestCert: false, rejectUnauthorized: false });
+}
+
+// ---------------------------------------------------------------------------
+// Towards backends
+
+const caCache = new Map<string, Buffer>();
+
+/** CA bundles are read once per path; `reloadBackendCas()` re-reads them (SIGHUP). */
+function readCa(file: string): Buffer {
+  let ca = caCache.get(file);
+  if (!ca) {
+    ca = fs.readFileSync(file);
+    caCache.set(file, ca);
+  }
+  return ca;
+}
+
+export function reloadBackendCas(): void {
+  caCache.clear();
+}
+
+/**
+ * TLS options towards a backend: verification is on unless the backend is
+ * explicitly marked insecure; the name checked is the configured host.
+ */
+export function backendTlsOptions(backend: BackendRow): tls.ConnectionOptions {
+  const opts: tls.ConnectionOptions = {
+    rejectUnauthorized: !backend.insecure,
+    minVersion: 'TLSv1.2',
+  };
+  if (!net.isIP(backend.host)) opts.servername = backend.host;
+  if (backend.caFile) opts.ca = readCa(backend.caFile);
+  // Node checks an IP host against IP SANs when no servername is given.
+  opts.checkServerIdentity = (_host, cert) => tls.checkServerIdentity(backend.host, cert);
+  return opts;
+}
