@@ -1,0 +1,4 @@
+export { startServer, type RunningServer, type StartOptions } from './server';
+export { loadConfig, validateConfig, ConfigError, DEFAULT_CONFIG, type MailfrontConfig, type ListenerConfig, type LoadedConfig } from './config';
+export { openStoreFromConfig } from './open-store';
+export { generateSelfSigned, generateCa, issueCertificate, ensureSelfSigned, type PemPair } from './certs';

@@ -1,0 +1,118 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createStoreAuthenticator } from '@mailfront/auth';
+import { imapProtocol } from '@mailfront/imap';
+import { createLocator } from '@mailfront/locator';
+import {
+  createListener,
+  createLogger,
+  SessionRegistry,
+  staticTlsProvider,
+  type Listener,
+  type Logger,
+  type ProtocolDescriptor,
+  type ProxyServices,
+} from '@mailfront/proxy-core';
+import type { Protocol, Store } from '@mailfront/store';
+import { ensureSelfSigned } from './certs';
+import type { MailfrontConfig } from './config';
+import { openStoreFromConfig } from './open-store';
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Use this store instead of opening the configured one (tests); it is not closed by close(). */
+  store?: Store;
+}
+
+export interface RunningServer {
+  listeners: Array<{ protocol: string; host: string; port: number; tls: string }>;
+  registry: SessionRegistry;
+  log: Logger;
+  /** Stop accepting, give live sessions `graceMs` to end, then close them politely. */
+  close(opts?: { graceMs?: number }): Promise<void>;
+}
+
+function descriptorFor(protocol: Protocol, config: MailfrontConfig): ProtocolDescriptor {
+  switch (protocol) {
+    case 'imap':
+      return imapProtocol(config.imap) as ProtocolDescriptor;
+    case 'pop3':
+    case 'submission':
+      throw new Error(`protocol ${protocol} is not available in this build`);
+  }
+}
+
+/** Certificate files from config, or a self-signed pair made (once) in <dataDir>/tls. */
+function clientCertificate(config: MailfrontConfig, log: Logger): { cert: Buffer; key: Buffer; source: string } {
+  if (config.tls) {
+    return { cert: fs.readFileSync(config.tls.cert), key: fs.readFileSync(config.tls.key), source: config.tls.cert };
+  }
+  const dir = path.join(config.dataDir, 'tls');
+  const made = ensureSelfSigned(dir, config.hostname);
+  if (made.created) log.warn({ cert: made.certFile, hostname: config.hostname }, 'generated a self-signed certificate; configure tls.cert/tls.key for production');
+  return { cert: fs.readFileSync(made.certFile), key: fs.readFileSync(made.keyFile), source: made.certFile };
+}
+
+export async function startServer(config: MailfrontConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const log = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format });
+  const store = opts.store ?? openStoreFromConfig(config);
+  const ownStore = !opts.store;
+  const cert = clientCertificate(config, log);
+  const registry = new SessionRegistry();
+  const auth = createStoreAuthenticator(store, { cacheTtlMs: config.auth.cacheTtlMs, cacheMaxEntries: config.auth.cacheMaxEntries });
+  const svc: ProxyServices = {
+    auth,
+    locator: createLocator(store),
+    log,
+    limits: Object.freeze({ ...config.limits, authFailureDelayMs: config.auth.failureDelayMs }),
+    registry,
+    tls: staticTlsProvider({ cert: cert.cert, key: cert.key }),
+  };
+
+  const listeners: Listener[] = [];
+  try {
+    for (const l of config.listeners) {
+      const listener = createListener(
+        { host: l.host, port: l.port, tls: l.tls, allowPlaintextAuth: l.allowPlaintextAuth },
+        descriptorFor(l.protocol, config),
+        svc,
+      );
+      await listener.listen();
+      listeners.push(listener);
+    }
+  } catch (e) {
+    await Promise.all(listeners.map((l) => l.close()));
+    if (ownStore) await store.close();
+    throw e;
+  }
+
+  const bound = listeners.map((l) => {
+    const a = l.address();
+    return { protocol: l.protocol, host: a.address, port: a.port, tls: l.spec.tls };
+  });
+  for (const b of bound) log.info({ protocol: b.protocol, host: b.host, port: b.port, tls: b.tls }, 'listening');
+  log.info({ store: store.kind, cert: cert.source }, 'mailfront started');
+
+  let closing: Promise<void> | undefined;
+  return {
+    listeners: bound,
+    registry,
+    log,
+    close(closeOpts = {}) {
+      closing ??= (async () => {
+        const stopAccepting = Promise.all(listeners.map((l) => l.close()));
+        const graceMs = closeOpts.graceMs ?? 0;
+        const deadline = Date.now() + graceMs;
+        while (registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        registry.closeAll('shutdown');
+        // Let the goodbyes flush before the store goes away.
+        const until = Date.now() + 2_000;
+        while (registry.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+        await stopAccepting;
+        if (ownStore) await store.close();
+        log.info('mailfront stopped');
+      })();
+      return closing;
+    },
+  };
+}
