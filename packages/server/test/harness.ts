@@ -1,0 +1,88 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { hashPassword } from '@mailfront/auth';
+import { createLogger } from '@mailfront/proxy-core';
+import { startServer, validateConfig, type RunningServer } from '@mailfront/server';
+import { openSqliteStore, type NewBackend, type Store } from '@mailfront/store';
+import { makeTempDir, type TempDir } from '@mailfront/testkit';
+
+export interface MailfrontUnderTest {
+  server: RunningServer;
+  store: Store;
+  dir: TempDir;
+  /** Port of the first listener with this protocol and TLS mode. */
+  port(protocol: string, tls: 'starttls' | 'implicit' | 'none'): number;
+  /** mailfront's own (self-signed) certificate, to trust as a CA in clients. */
+  certPem: string;
+  logFile: string;
+  readLog(): string;
+  stop(): Promise<void>;
+}
+
+export interface MailfrontOptions {
+  backends: Array<Partial<NewBackend> & { name: string; host: string }>;
+  users: Array<{ name: string; password: string; backend?: string }>;
+  /** Raw config merged over the test defaults (validated like a config file). */
+  config?: Record<string, unknown>;
+}
+
+/** mailfront in-process with its own SQLite store, log file and self-signed certificate. */
+export async function startMailfront(opts: MailfrontOptions): Promise<MailfrontUnderTest> {
+  const dir = await makeTempDir('mailfront-e2e-');
+  const logFile = path.join(dir.path, 'mailfront.log');
+  const config = validateConfig(
+    {
+      dataDir: path.join(dir.path, 'var'),
+      hostname: 'localhost',
+      listeners: [
+        { protocol: 'imap', host: '127.0.0.1', port: 0, tls: 'starttls' },
+        { protocol: 'imap', host: '127.0.0.1', port: 0, tls: 'implicit' },
+      ],
+      auth: { failureDelayMs: 200 },
+      log: { level: 'debug' },
+      ...opts.config,
+    },
+    { baseDir: dir.path },
+  );
+  const store = openSqliteStore(config.store.path);
+  for (const b of opts.backends) {
+    await store.addBackend({
+      ports: { imap: null, pop3: null, submission: null },
+      tls: 'none',
+      caFile: null,
+      insecure: false,
+      trusted: false,
+      login: 'passthrough',
+      masterUser: null,
+      masterPassword: null,
+      ...b,
+    });
+  }
+  for (const u of opts.users) {
+    await store.addUser(u.name, await hashPassword(u.password));
+    if (u.backend) await store.setPlacement(u.name, u.backend, 'assigned');
+  }
+  const logStream = fs.createWriteStream(logFile);
+  const logger = createLogger({ level: 'debug', destination: logStream });
+  const server = await startServer(config, { store, logger });
+  const certPem = fs.readFileSync(path.join(config.dataDir, 'tls', 'selfsigned-cert.pem'), 'utf8');
+  return {
+    server,
+    store,
+    dir,
+    certPem,
+    logFile,
+    readLog: () => fs.readFileSync(logFile, 'utf8'),
+    port(protocol, tls) {
+      const l = server.listeners.find((x) => x.protocol === protocol && x.tls === tls);
+      if (!l) throw new Error(`no ${protocol}/${tls} listener`);
+      return l.port;
+    },
+    async stop() {
+      await server.close();
+      await store.close();
+      await new Promise((r) => logStream.end(r));
+      await dir.cleanup();
+    },
+  };
+}
