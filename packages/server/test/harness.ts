@@ -16,6 +16,8 @@ export interface MailfrontUnderTest {
   certPem: string;
   logFile: string;
   readLog(): string;
+  /** The first log line matching, waiting for the asynchronous log file to catch up. */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -73,6 +75,15 @@ export async function startMailfront(opts: MailfrontOptions): Promise<MailfrontU
     certPem,
     logFile,
     readLog: () => fs.readFileSync(logFile, 'utf8'),
+    async waitForLog(pattern, timeoutMs = 3_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => pattern.test(l));
+        if (line !== undefined) return line;
+        if (Date.now() > deadline) throw new Error(`no mailfront log line matching ${pattern}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     port(protocol, tls) {
       const l = server.listeners.find((x) => x.protocol === protocol && x.tls === tls);
       if (!l) throw new Error(`no ${protocol}/${tls} listener`);

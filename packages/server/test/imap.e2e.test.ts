@@ -230,7 +230,7 @@ s.logout()
     // The port is the client's own, not mailfront's outgoing one: only ID forwarding can tell Dovecot.
     const line = await dovecot.waitForLog(new RegExp(`imap-login: Info: Login: user=<${ALICE.name}>.*rport=${clientPort},`));
     expect(line).toContain('rip=127.0.0.1');
-    expect(mf.readLog()).toContain('"msg":"login"');
+    await mf.waitForLog(/"msg":"login"/);
   });
 
   test('master login mode: mailfront logs in as the master user on behalf of the user', async () => {
@@ -293,7 +293,7 @@ s.logout()
     const c = viaProxy(ALICE);
     await c.connect();
     await c.logout();
-    await new Promise((r) => setTimeout(r, 100));
+    await mf.waitForLog(new RegExp(`"user":"${ALICE.name}".*"msg":"session ended"`));
     const ended = mf
       .readLog()
       .split('\n')
