@@ -157,6 +157,7 @@ interface KeyPair {
 function newKeyPair(): KeyPair {
   const { privateKey: pem } = generateKeyPairSync('rsa', {
     modulusLength: RSA_BITS,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   });
   const privateKey = forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;

@@ -1,0 +1,19 @@
+export { freePort, freePorts } from './ports';
+export { makeTempDir, type TempDir } from './tmp';
+export {
+  startDovecot,
+  DovecotStartError,
+  type Dovecot,
+  type DovecotOptions,
+  type DovecotPorts,
+  type DovecotProtocol,
+  type DovecotUser,
+} from './dovecot';
+export {
+  rawConnect,
+  BufferedPlaintextError,
+  type RawClient,
+  type RawConnectOptions,
+  type StartTlsOptions,
+} from './imap-client';
+export { runPython, type PythonOptions, type PythonResult } from './python';
