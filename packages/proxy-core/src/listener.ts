@@ -21,6 +21,8 @@ export interface Listener {
   listen(): Promise<net.AddressInfo>;
   /** Stop accepting; live sessions are not touched. */
   close(): Promise<void>;
+  /** Accepted connections still open, in any phase (TLS handshake included). */
+  connections(): Promise<number>;
 }
 
 /** One listening socket of one protocol; every accepted connection gets a SessionDriver. */
@@ -31,6 +33,10 @@ export function createListener(spec: ListenerSpec, desc: ProtocolDescriptor, svc
     allowPlaintextAuth: spec.allowPlaintextAuth,
   };
   const accept = (sock: net.Socket | tls.TLSSocket): void => {
+    // Half-close is passed on by the relay. For TLS it is enabled only once the
+    // handshake is done: a tls.Server with allowHalfOpen keeps a socket whose
+    // client left mid-handshake open until the handshake timeout.
+    sock.allowHalfOpen = true;
     new SessionDriver(sock, desc, policy, svc).start();
   };
   let server: net.Server;
@@ -38,13 +44,13 @@ export function createListener(spec: ListenerSpec, desc: ProtocolDescriptor, svc
     const tlsServer = tls.createServer(
       {
         ...serverTlsOptions(svc.tls, desc.alpn),
-        allowHalfOpen: true,
         // A handshake must not take longer than a login may.
         handshakeTimeout: Math.min(svc.limits.loginTimeoutMs, 30_000),
       },
       accept,
     );
     tlsServer.on('tlsClientError', (err, sock) => {
+      sock.destroy();
       svc.log.debug(
         { proto: desc.name, client: `${sock.remoteAddress}:${sock.remotePort}`, err: clip(err.message) },
         'TLS handshake failed',
@@ -71,5 +77,6 @@ export function createListener(spec: ListenerSpec, desc: ProtocolDescriptor, svc
         });
       }),
     close: () => new Promise((resolve) => server.close(() => resolve())),
+    connections: () => new Promise((resolve, reject) => server.getConnections((e, n) => (e ? reject(e) : resolve(n)))),
   };
 }

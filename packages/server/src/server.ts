@@ -28,6 +28,8 @@ export interface RunningServer {
   listeners: Array<{ protocol: string; host: string; port: number; tls: string }>;
   registry: SessionRegistry;
   log: Logger;
+  /** Open client connections over all listeners, whatever their phase. */
+  openConnections(): Promise<number>;
   /** Stop accepting, give live sessions `graceMs` to end, then close them politely. */
   close(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -98,6 +100,7 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     listeners: bound,
     registry,
     log,
+    openConnections: async () => (await Promise.all(listeners.map((l) => l.connections()))).reduce((a, b) => a + b, 0),
     close(closeOpts = {}) {
       closing ??= (async () => {
         const stopAccepting = Promise.all(listeners.map((l) => l.close()));

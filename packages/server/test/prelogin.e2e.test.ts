@@ -137,6 +137,16 @@ describe('strict ALPN (ALPACA)', () => {
     expect(await handshake(['http/1.1'])).toMatch(/^error:.*no.application.protocol/i);
   });
 
+  test('clients that leave right after (or during) the handshake hold no connection', async () => {
+    for (const alpn of [undefined, ['imap'], ['http/1.1']]) await handshake(alpn);
+    let open = -1;
+    for (let i = 0; i < 100 && open !== 0; i++) {
+      open = await mf.server.openConnections();
+      if (open !== 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(open).toBe(0);
+  });
+
   test('openssl s_client with -alpn http/1.1 is refused on the STARTTLS port too', async () => {
     const run = promisify(execFile);
     const r = await run(
