@@ -23,6 +23,7 @@ const ctx = (over: Partial<BackendLoginContext> = {}, b: Partial<BackendRow> = {
   backend: backend(b),
   forward: null,
   tls: false,
+  clientContext: {},
   ...over,
 });
 const b64 = (s: string) => Buffer.from(s).toString('base64');

@@ -17,3 +17,4 @@ export {
   type ClientTlsProvider,
 } from './tls';
 export * from './sasl';
+export { normalizeAddress } from './address';

@@ -38,8 +38,13 @@ export type ClientStep =
   | { do: 'send'; text: string; error?: true }
   /** Upgrade the connection to TLS now (after every earlier send), then call `tlsStarted()`. */
   | { do: 'starttls' }
-  /** Authenticate, locate and log in to the backend; then call `loginDone()`. Client input is paused meanwhile. */
-  | { do: 'login'; credentials: Credentials }
+  /**
+   * Authenticate, locate and log in to the backend; then call `loginDone()`.
+   * Client input is paused meanwhile. `context` carries what the backend login
+   * needs to know of the client session (e.g. SMTP's EHLO name); it is passed
+   * on as BackendLoginContext.clientContext.
+   */
+  | { do: 'login'; credentials: Credentials; context?: Readonly<Record<string, string>> }
   /** Login is complete and replied to: hand the connection to the byte relay. */
   | { do: 'relay' }
   /** Close after every earlier send. */
@@ -95,6 +100,8 @@ export interface BackendLoginContext {
   forward: ForwardInfo | null;
   /** Whether the connection to the backend is TLS now (implicit, or after STARTTLS). */
   tls: boolean;
+  /** What the client session passed with its login step (protocol-specific, e.g. `helo`). */
+  clientContext: Readonly<Record<string, string>>;
 }
 
 export type BackendStep<S> =

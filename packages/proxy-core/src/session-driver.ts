@@ -11,6 +11,7 @@ import type { CoreLimits } from './limits';
 import type { Logger } from './log';
 import type { ByeReason, ClientSession, ClientStep, Credentials, ProtocolDescriptor, SessionEnv } from './protocol';
 import type { SessionRegistry, SessionPhase } from './registry';
+import { normalizeAddress } from './address';
 import { clip } from './sanitize';
 import { upgradeServerSocket, type ClientTlsProvider } from './tls';
 
@@ -60,6 +61,7 @@ export class SessionDriver implements SessionEnv {
   private user: string | null = null;
   private backend: BackendRow | null = null;
   private readonly clientLabel: string;
+  private readonly clientAddress: string;
 
   constructor(
     sock: net.Socket | tls.TLSSocket,
@@ -69,7 +71,8 @@ export class SessionDriver implements SessionEnv {
   ) {
     this.sock = sock;
     this.tlsActive = policy.tls === 'implicit';
-    this.clientLabel = `${sock.remoteAddress ?? '?'}:${sock.remotePort ?? 0}`;
+    this.clientAddress = normalizeAddress(sock.remoteAddress);
+    this.clientLabel = `${this.clientAddress}:${sock.remotePort ?? 0}`;
     this.log = svc.log.child({ session: this.sessionId, proto: desc.name, client: this.clientLabel });
     this.session = desc.createSession(this);
   }
@@ -162,7 +165,7 @@ export class SessionDriver implements SessionEnv {
         case 'starttls':
           return this.startTls();
         case 'login':
-          return void this.login(step.credentials);
+          return void this.login(step.credentials, step.context ?? {});
         case 'relay':
           return this.startRelay();
         case 'close':
@@ -197,7 +200,7 @@ export class SessionDriver implements SessionEnv {
     });
   }
 
-  private async login(creds: Credentials): Promise<void> {
+  private async login(creds: Credentials, clientContext: Readonly<Record<string, string>>): Promise<void> {
     this.phase = 'login';
     this.sock.pause();
     const started = Date.now();
@@ -213,7 +216,7 @@ export class SessionDriver implements SessionEnv {
         password: creds.password,
         authzid: creds.authzid,
         protocol: this.desc.name,
-        client: { address: this.sock.remoteAddress ?? '', port: this.sock.remotePort ?? 0 },
+        client: { address: this.clientAddress, port: this.sock.remotePort ?? 0 },
         sessionId: this.sessionId,
       });
       if (!auth.ok) throw failure(auth.kind, auth.reason);
@@ -225,9 +228,9 @@ export class SessionDriver implements SessionEnv {
       if (abort.signal.aborted) throw failure('internal', 'client went away');
       const forward = loc.backend.trusted
         ? {
-            clientAddress: this.sock.remoteAddress ?? '',
+            clientAddress: this.clientAddress,
             clientPort: this.sock.remotePort ?? 0,
-            localAddress: this.sock.localAddress ?? '',
+            localAddress: normalizeAddress(this.sock.localAddress),
             localPort: this.sock.localPort ?? 0,
             sessionId: this.sessionId,
             ttl: this.svc.limits.proxyTtl,
@@ -235,7 +238,7 @@ export class SessionDriver implements SessionEnv {
         : null;
       result = await loginToBackend(
         this.desc.backend,
-        { user: auth.user, password: creds.password, backend: loc.backend, forward, tls: false },
+        { user: auth.user, password: creds.password, backend: loc.backend, forward, tls: false, clientContext },
         {
           host: loc.backend.host,
           port: loc.port,
