@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 machine (as root, or with sudo) to build, run and
 # test mailfront: Debian's Dovecot (the backend the demo and the tests run
-# against), pnpm, the workspace's packages, and a build.
+# against), OpenLDAP, PostgreSQL and HAProxy (started by the tests on free
+# loopback ports, never as system services), pnpm, the packages, and a build.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
 APT_PACKAGES=(
   dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond   # the real backend
+  slapd ldap-utils                                               # a real directory (LDAP auth tests)
+  postgresql                                                     # the shared store of a multi-node fleet
+  haproxy                                                        # the layer-4 balancer in front of nodes
   python3 curl openssl ca-certificates                           # real clients used by the tests
   make g++                                                       # better-sqlite3 compiles from source
 )
