@@ -5,9 +5,9 @@ export * from './sanitize';
 export { createLogger, type Logger, type LogFormat } from './log';
 export { LineReader, LineTooLong } from './line-reader';
 export { loginToBackend, BackendLoginError, type BackendLoginOptions, type BackendLoginSuccess } from './backend';
-export { SessionDriver, newSessionId, type ProxyServices, type ListenerPolicy, type ListenerTls } from './session-driver';
+export { SessionDriver, newSessionId, type ProxyServices, type ListenerPolicy, type ListenerTls, type Peer } from './session-driver';
 export { SessionRegistry, type SessionInfo, type SessionHandle, type SessionPhase } from './registry';
-export { createListener, type Listener, type ListenerSpec } from './listener';
+export { createListener, type Listener, type ListenerSpec, type ProxyProtocolPolicy } from './listener';
 export {
   staticTlsProvider,
   alpnSelector,
@@ -18,3 +18,4 @@ export {
 } from './tls';
 export * from './sasl';
 export { normalizeAddress } from './address';
+export * from './proxy-protocol';

@@ -11,7 +11,6 @@ import type { CoreLimits } from './limits';
 import type { Logger } from './log';
 import type { ByeReason, ClientSession, ClientStep, Credentials, ProtocolDescriptor, SessionEnv } from './protocol';
 import type { SessionRegistry, SessionPhase } from './registry';
-import { normalizeAddress } from './address';
 import { clip } from './sanitize';
 import { upgradeServerSocket, type ClientTlsProvider } from './tls';
 
@@ -23,6 +22,14 @@ export interface ListenerPolicy {
   tls: ListenerTls;
   /** Accept credentials without TLS (legacy clients on trusted networks only). */
   allowPlaintextAuth: boolean;
+}
+
+/** The client's connection as far as we know it: from the socket, or from a trusted PROXY header. */
+export interface Peer {
+  address: string;
+  port: number;
+  localAddress: string;
+  localPort: number;
 }
 
 /** What every session needs from the server around it. */
@@ -61,18 +68,17 @@ export class SessionDriver implements SessionEnv {
   private user: string | null = null;
   private backend: BackendRow | null = null;
   private readonly clientLabel: string;
-  private readonly clientAddress: string;
 
   constructor(
     sock: net.Socket | tls.TLSSocket,
     private readonly desc: ProtocolDescriptor,
     private readonly policy: ListenerPolicy,
     private readonly svc: ProxyServices,
+    private readonly peer: Peer,
   ) {
     this.sock = sock;
     this.tlsActive = policy.tls === 'implicit';
-    this.clientAddress = normalizeAddress(sock.remoteAddress);
-    this.clientLabel = `${this.clientAddress}:${sock.remotePort ?? 0}`;
+    this.clientLabel = `${peer.address}:${peer.port}`;
     this.log = svc.log.child({ session: this.sessionId, proto: desc.name, client: this.clientLabel });
     this.session = desc.createSession(this);
   }
@@ -92,6 +98,8 @@ export class SessionDriver implements SessionEnv {
     const sock = this.sock;
     sock.setNoDelay(true);
     this.attach(sock);
+    // A listener that read a PROXY header paused the socket.
+    sock.resume();
     this.svc.registry.add(this.sessionId, {
       info: () => ({
         id: this.sessionId,
@@ -113,7 +121,7 @@ export class SessionDriver implements SessionEnv {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.phase !== 'pre-login') return;
+    if (this.phase !== 'pre-login' || this.sock.destroyed) return;
     this.session.feed(chunk);
     this.pump();
   };
@@ -216,7 +224,7 @@ export class SessionDriver implements SessionEnv {
         password: creds.password,
         authzid: creds.authzid,
         protocol: this.desc.name,
-        client: { address: this.clientAddress, port: this.sock.remotePort ?? 0 },
+        client: { address: this.peer.address, port: this.peer.port },
         sessionId: this.sessionId,
       });
       if (!auth.ok) throw failure(auth.kind, auth.reason);
@@ -228,10 +236,10 @@ export class SessionDriver implements SessionEnv {
       if (abort.signal.aborted) throw failure('internal', 'client went away');
       const forward = loc.backend.trusted
         ? {
-            clientAddress: this.clientAddress,
-            clientPort: this.sock.remotePort ?? 0,
-            localAddress: normalizeAddress(this.sock.localAddress),
-            localPort: this.sock.localPort ?? 0,
+            clientAddress: this.peer.address,
+            clientPort: this.peer.port,
+            localAddress: this.peer.localAddress,
+            localPort: this.peer.localPort,
             sessionId: this.sessionId,
             ttl: this.svc.limits.proxyTtl,
           }

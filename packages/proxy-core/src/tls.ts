@@ -8,22 +8,15 @@ import type { BackendRow } from '@mailfront/store';
  * fixed context so that certificates can be replaced without a restart.
  */
 export interface ClientTlsProvider {
-  /**
-   * The default certificate as context options. A tls.Server needs these
-   * itself: it ignores a `secureContext` option, and SNICallback is not asked
-   * for clients that send no server name (those connecting by IP address).
-   */
-  contextOptions(): tls.SecureContextOptions;
-  /** The same, built: for STARTTLS upgrades of accepted sockets. */
+  /** The context for clients that send no server name, or one without its own certificate. */
   defaultContext(): tls.SecureContext;
   /** Optional per-name certificates (RFC 6066 SNI). */
   sniCallback?: (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => void;
 }
 
 export function staticTlsProvider(opts: { cert: string | Buffer; key: string | Buffer; minVersion?: tls.SecureVersion }): ClientTlsProvider {
-  const options: tls.SecureContextOptions = { cert: opts.cert, key: opts.key, minVersion: opts.minVersion ?? 'TLSv1.2' };
-  const ctx = tls.createSecureContext(options);
-  return { contextOptions: () => options, defaultContext: () => ctx };
+  const ctx = tls.createSecureContext({ cert: opts.cert, key: opts.key, minVersion: opts.minVersion ?? 'TLSv1.2' });
+  return { defaultContext: () => ctx };
 }
 
 /**
@@ -36,14 +29,11 @@ export function alpnSelector(accepted: readonly string[]): (info: { servername: 
   return ({ protocols }) => protocols.find((p) => accepted.includes(p));
 }
 
-/** Options for an implicit-TLS tls.Server. */
-export function serverTlsOptions(provider: ClientTlsProvider, alpn: readonly string[]): tls.TlsOptions {
-  const opts: tls.TlsOptions = { ...provider.contextOptions(), ALPNCallback: alpnSelector(alpn) };
-  if (provider.sniCallback) opts.SNICallback = provider.sniCallback;
-  return opts;
-}
-
-/** Upgrade an accepted plaintext socket after the protocol's STARTTLS reply was written. */
+/**
+ * TLS on an accepted socket: right away on an implicit-TLS port (after a
+ * PROXY header, if any), or after the protocol's STARTTLS reply was written.
+ * Bytes already read but not consumed are fed to TLS first by Node.
+ */
 export function upgradeServerSocket(sock: net.Socket, provider: ClientTlsProvider, alpn: readonly string[]): tls.TLSSocket {
   const opts: tls.TLSSocketOptions = {
     isServer: true,

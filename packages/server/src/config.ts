@@ -26,6 +26,15 @@ export interface ListenerConfig {
   tls: ListenerTlsMode;
   /** Default false: credentials are accepted only after TLS. */
   allowPlaintextAuth: boolean;
+  /** Default false. Expect HAProxy's PROXY protocol (v1/v2) from `proxyProtocol.trustedNetworks`. */
+  proxyProtocol: boolean;
+}
+
+export interface ProxyProtocolConfig {
+  /** CIDRs of the balancers allowed to send a PROXY header. Default: none. */
+  trustedNetworks: string[];
+  /** A trusted peer must send its header within this time. Default 3000 ms. */
+  headerTimeoutMs: number;
 }
 
 /** The core limits minus authFailureDelayMs, which lives in auth.failureDelayMs. */
@@ -44,6 +53,7 @@ export interface MailfrontConfig {
   limits: LimitsConfig;
   imap: ImapLimits;
   log: { level: LogLevel; format: LogFormat };
+  proxyProtocol: ProxyProtocolConfig;
 }
 
 export interface LoadedConfig {
@@ -86,8 +96,8 @@ function defaultLimits(): LimitsConfig {
 
 function defaultListeners(): ListenerConfig[] {
   return [
-    { protocol: 'imap', host: '127.0.0.1', port: 1143, tls: 'starttls', allowPlaintextAuth: false },
-    { protocol: 'imap', host: '127.0.0.1', port: 1993, tls: 'implicit', allowPlaintextAuth: false },
+    { protocol: 'imap', host: '127.0.0.1', port: 1143, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
+    { protocol: 'imap', host: '127.0.0.1', port: 1993, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
   ];
 }
 
@@ -111,6 +121,7 @@ export const DEFAULT_CONFIG: MailfrontConfig = deepFreeze({
   limits: defaultLimits(),
   imap: { ...DEFAULT_IMAP_LIMITS },
   log: { level: 'info', format: 'json' },
+  proxyProtocol: { trustedNetworks: [], headerTimeoutMs: 3_000 },
 } satisfies MailfrontConfig);
 
 type KeyPath = ReadonlyArray<string | number>;
@@ -245,7 +256,7 @@ function host(v: unknown, path: KeyPath): string {
 
 // ---------------------------------------------------------------------------
 
-const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'limits', 'imap', 'log'] as const;
+const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'limits', 'imap', 'log', 'proxyProtocol'] as const;
 const PROTOCOLS: readonly ListenerProtocol[] = ['imap', 'pop3', 'submission'];
 const LISTENER_TLS: readonly ListenerTlsMode[] = ['starttls', 'implicit', 'none'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -287,7 +298,7 @@ function numbers<T extends object>(raw: unknown, path: KeyPath, defaults: T, ran
   return out;
 }
 
-const LISTENER_KEYS = ['protocol', 'host', 'port', 'tls', 'allowPlaintextAuth'] as const;
+const LISTENER_KEYS = ['protocol', 'host', 'port', 'tls', 'allowPlaintextAuth', 'proxyProtocol'] as const;
 
 function listener(v: unknown, path: KeyPath): ListenerConfig {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
@@ -302,6 +313,29 @@ function listener(v: unknown, path: KeyPath): ListenerConfig {
     port: integer(r.port, [...path, 'port'], 0, 65535),
     tls: r.tls === undefined ? 'starttls' : oneOf(r.tls, [...path, 'tls'], LISTENER_TLS),
     allowPlaintextAuth: r.allowPlaintextAuth === undefined ? false : boolean(r.allowPlaintextAuth, [...path, 'allowPlaintextAuth']),
+    proxyProtocol: r.proxyProtocol === undefined ? false : boolean(r.proxyProtocol, [...path, 'proxyProtocol']),
+  };
+}
+
+/** `10.0.0.0/8`, `2001:db8::/32`, or a single address. */
+function cidr(v: unknown, path: KeyPath): string {
+  const t = text(v, path);
+  const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(t);
+  const family = m ? isIP(m[1]!) : 0;
+  const bits = m?.[2] === undefined ? (family === 4 ? 32 : 128) : Number(m[2]);
+  if (!m || family === 0 || bits > (family === 4 ? 32 : 128)) {
+    throw new ConfigError(path, `must be an IP address or CIDR such as 10.0.0.0/8 or 2001:db8::/32, got ${describe(v)}`);
+  }
+  return `${m[1]}/${bits}`;
+}
+
+function proxyProtocol(v: unknown, path: KeyPath): ProxyProtocolConfig {
+  const r = section(v, path, ['trustedNetworks', 'headerTimeoutMs']);
+  const nets = r.trustedNetworks ?? [];
+  if (!Array.isArray(nets)) throw new ConfigError([...path, 'trustedNetworks'], `must be a list of CIDRs, got ${describe(nets)}`);
+  return {
+    trustedNetworks: nets.map((n, i) => cidr(n, [...path, 'trustedNetworks', i])),
+    headerTimeoutMs: r.headerTimeoutMs === undefined ? 3_000 : integer(r.headerTimeoutMs, [...path, 'headerTimeoutMs'], 1, MAX_TIMER_MS, ' ms'),
   };
 }
 
@@ -392,16 +426,24 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
     format: l.format === undefined ? d.log.format : oneOf(l.format, ['log', 'format'], LOG_FORMATS),
   };
 
+  const listenerList = listeners(r.listeners, ['listeners']);
+  const pp = proxyProtocol(r.proxyProtocol, ['proxyProtocol']);
+  const ppAt = listenerList.findIndex((x) => x.proxyProtocol);
+  if (ppAt >= 0 && pp.trustedNetworks.length === 0) {
+    throw new ConfigError(['listeners', ppAt, 'proxyProtocol'], 'needs proxyProtocol.trustedNetworks: the balancers allowed to send a PROXY header');
+  }
+
   return deepFreeze({
     dataDir,
     store: { kind: 'sqlite', path: storePath },
     tls,
     hostname,
-    listeners: listeners(r.listeners, ['listeners']),
+    listeners: listenerList,
     auth,
     limits,
     imap,
     log,
+    proxyProtocol: pp,
   });
 }
 

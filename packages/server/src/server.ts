@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { BlockList, isIPv6 } from 'node:net';
 import * as path from 'node:path';
 import { createStoreAuthenticator } from '@mailfront/auth';
 import { imapProtocol } from '@mailfront/imap';
@@ -71,11 +72,18 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     tls: staticTlsProvider({ cert: cert.cert, key: cert.key }),
   };
 
+  const trustedProxies = new BlockList();
+  for (const n of config.proxyProtocol.trustedNetworks) {
+    const [addr, bits] = n.split('/') as [string, string];
+    trustedProxies.addSubnet(addr, Number(bits), isIPv6(addr) ? 'ipv6' : 'ipv4');
+  }
+  const proxyPolicy = { trusted: trustedProxies, headerTimeoutMs: config.proxyProtocol.headerTimeoutMs };
+
   const listeners: Listener[] = [];
   try {
     for (const l of config.listeners) {
       const listener = createListener(
-        { host: l.host, port: l.port, tls: l.tls, allowPlaintextAuth: l.allowPlaintextAuth },
+        { host: l.host, port: l.port, tls: l.tls, allowPlaintextAuth: l.allowPlaintextAuth, proxyProtocol: l.proxyProtocol ? proxyPolicy : null },
         descriptorFor(l.protocol, config),
         svc,
       );

@@ -43,8 +43,8 @@ describe('defaults', () => {
     expect(c.tls).toBeNull();
     expect(c.hostname).toBe(osHostname());
     expect(c.listeners).toEqual([
-      { protocol: 'imap', host: '127.0.0.1', port: 1143, tls: 'starttls', allowPlaintextAuth: false },
-      { protocol: 'imap', host: '127.0.0.1', port: 1993, tls: 'implicit', allowPlaintextAuth: false },
+      { protocol: 'imap', host: '127.0.0.1', port: 1143, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
+      { protocol: 'imap', host: '127.0.0.1', port: 1993, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
     ]);
     expect(c.auth).toEqual({ source: 'sqlite', failureDelayMs: DEFAULT_CORE_LIMITS.authFailureDelayMs, cacheTtlMs: 60000, cacheMaxEntries: 10000 });
     const { authFailureDelayMs, ...core } = DEFAULT_CORE_LIMITS;
@@ -82,7 +82,7 @@ describe('merging', () => {
 
   test('a listeners list replaces the default list; listener fields have defaults', () => {
     const c = v({ listeners: [{ protocol: 'pop3', port: 1110 }] });
-    expect(c.listeners).toEqual([{ protocol: 'pop3', host: '127.0.0.1', port: 1110, tls: 'starttls', allowPlaintextAuth: false }]);
+    expect(c.listeners).toEqual([{ protocol: 'pop3', host: '127.0.0.1', port: 1110, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false }]);
   });
 
   test('store.path defaults to <dataDir>/mailfront.db of a configured dataDir', () => {
@@ -156,6 +156,12 @@ describe('errors name the key', () => {
     ['dataDir not a string', { dataDir: 5 }, 'dataDir'],
     ['bad hostname', { hostname: 'mail example' }, 'hostname'],
     ['proxyTtl out of range', { limits: { proxyTtl: 0 } }, 'limits.proxyTtl'],
+    ['proxyProtocol listener without trusted networks', { listeners: [{ protocol: 'imap', port: 1, proxyProtocol: true }] }, 'listeners[0].proxyProtocol'],
+    ['proxyProtocol not a boolean', { listeners: [{ protocol: 'imap', port: 1, proxyProtocol: 'v2' }] }, 'listeners[0].proxyProtocol'],
+    ['bad CIDR', { proxyProtocol: { trustedNetworks: ['10.0.0.0/33'] } }, 'proxyProtocol.trustedNetworks[0]'],
+    ['not an address', { proxyProtocol: { trustedNetworks: ['10.0.0.0', 'haproxy'] } }, 'proxyProtocol.trustedNetworks[1]'],
+    ['trustedNetworks not a list', { proxyProtocol: { trustedNetworks: '10.0.0.0/8' } }, 'proxyProtocol.trustedNetworks'],
+    ['zero header timeout', { proxyProtocol: { headerTimeoutMs: 0 } }, 'proxyProtocol.headerTimeoutMs'],
   ])('%s', (_what, raw, key) => {
     const err = errorOf(() => v(raw));
     expect(err.code).toBe('config');
@@ -183,6 +189,17 @@ describe('errors name the key', () => {
     expect(errorOf(() => v({ listeners: [{ protocol: 'imap', port: 70000 }] })).message).toBe(
       'listeners[0].port: must be an integer 0..65535, got 70000',
     );
+  });
+});
+
+describe('PROXY protocol', () => {
+  test('trusted networks: single addresses become /32 and /128; listeners opt in', () => {
+    const c = v({
+      listeners: [{ protocol: 'imap', port: 143, proxyProtocol: true }, { protocol: 'imap', port: 993, tls: 'implicit' }],
+      proxyProtocol: { trustedNetworks: ['10.1.2.3', '2001:db8::/32'] },
+    });
+    expect(c.proxyProtocol).toEqual({ trustedNetworks: ['10.1.2.3/32', '2001:db8::/32'], headerTimeoutMs: 3000 });
+    expect(c.listeners.map((l) => l.proxyProtocol)).toEqual([true, false]);
   });
 });
 
