@@ -9,6 +9,7 @@ export {
   type DovecotProtocol,
   type DovecotUser,
 } from './dovecot';
+export { startPostgres, PostgresStartError, type Postgres, type PostgresOptions } from './postgres';
 export {
   rawConnect,
   BufferedPlaintextError,
