@@ -18,6 +18,8 @@ export type FailureKind =
   | 'auth-tempfail'
   /** no backend can take this user now */
   | 'no-backend'
+  /** the client's address or the user name is refused for a while after repeated failures */
+  | 'penalised'
   /** a bug of ours */
   | 'internal';
 
@@ -54,6 +56,7 @@ export function logLevelFor(kind: FailureKind): 'info' | 'warn' | 'error' {
     case 'remote':
     case 'auth-tempfail':
     case 'no-backend':
+    case 'penalised':
       return 'warn';
     case 'protocol':
     case 'internal':

@@ -19,3 +19,4 @@ export {
 export * from './sasl';
 export { normalizeAddress } from './address';
 export * from './proxy-protocol';
+export { PenaltyBox, addressBlock, type PenaltyOptions, type PenaltyKey } from './penalty';

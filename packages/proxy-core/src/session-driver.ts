@@ -10,6 +10,7 @@ import { clientAnswerFor, failure, logLevelFor, ProxyFailure } from './errors';
 import type { CoreLimits } from './limits';
 import type { Logger } from './log';
 import type { ByeReason, ClientSession, ClientStep, Credentials, ProtocolDescriptor, SessionEnv } from './protocol';
+import type { PenaltyBox } from './penalty';
 import type { SessionRegistry, SessionPhase } from './registry';
 import { clip } from './sanitize';
 import { upgradeServerSocket, type ClientTlsProvider } from './tls';
@@ -40,6 +41,8 @@ export interface ProxyServices {
   limits: CoreLimits;
   registry: SessionRegistry;
   tls: ClientTlsProvider;
+  /** Escalating refusals after failed logins; absent = none. */
+  penalties?: PenaltyBox;
 }
 
 export function newSessionId(): string {
@@ -218,7 +221,11 @@ export class SessionDriver implements SessionEnv {
     let fail: ProxyFailure | undefined;
     let authUser = creds.user;
     let cached = false;
+    const penaltyKeys = this.svc.penalties?.keysFor(this.peer.address, creds.user.trim()) ?? [];
     try {
+      const refusedMs = this.svc.penalties?.refusedFor(penaltyKeys) ?? 0;
+      // Refused before the password is looked at: the answer says nothing about it.
+      if (refusedMs > 0) throw failure('penalised', `refused for another ${Math.ceil(refusedMs / 1000)} s after failed logins`);
       const auth = await this.svc.auth.authenticate({
         user: creds.user,
         password: creds.password,
@@ -272,6 +279,7 @@ export class SessionDriver implements SessionEnv {
       return;
     }
     if (result) {
+      this.svc.penalties?.recordSuccess(penaltyKeys);
       this.user = authUser;
       this.log.info(
         { user: clip(authUser), backend: this.backend?.name, mech: creds.mechanism, cached, state, ms: Date.now() - started },
@@ -289,7 +297,8 @@ export class SessionDriver implements SessionEnv {
     );
     this.backend = null;
     const answer = clientAnswerFor(f.kind);
-    if (answer === 'auth-failed') {
+    if (f.kind === 'auth-failed') this.svc.penalties?.recordFailure(penaltyKeys);
+    if (answer === 'auth-failed' || f.kind === 'penalised') {
       this.authFailures++;
       // Same answer, same delay, whether the user exists or not, and whoever refused.
       await failureDelay(this.svc.limits.authFailureDelayMs);

@@ -30,6 +30,21 @@ export interface ListenerConfig {
   proxyProtocol: boolean;
 }
 
+export interface PenaltiesConfig {
+  /** Failed logins (per client address block, and per user name) before refusals start. 0 = no penalties. */
+  threshold: number;
+  /** First refusal period; doubles with every further failure. */
+  baseMs: number;
+  /** Longest refusal period. */
+  maxMs: number;
+  /** A key without failures for this long is forgotten. */
+  forgetAfterMs: number;
+  /** Keys tracked at most (least recently failed go first). */
+  maxEntries: number;
+  /** CIDRs never penalised, e.g. a webmail host. */
+  trustedNetworks: string[];
+}
+
 export interface ProxyProtocolConfig {
   /** CIDRs of the balancers allowed to send a PROXY header. Default: none. */
   trustedNetworks: string[];
@@ -54,6 +69,7 @@ export interface MailfrontConfig {
   imap: ImapLimits;
   log: { level: LogLevel; format: LogFormat };
   proxyProtocol: ProxyProtocolConfig;
+  penalties: PenaltiesConfig;
 }
 
 export interface LoadedConfig {
@@ -122,6 +138,7 @@ export const DEFAULT_CONFIG: MailfrontConfig = deepFreeze({
   imap: { ...DEFAULT_IMAP_LIMITS },
   log: { level: 'info', format: 'json' },
   proxyProtocol: { trustedNetworks: [], headerTimeoutMs: 3_000 },
+  penalties: { threshold: 5, baseMs: 10_000, maxMs: 900_000, forgetAfterMs: 900_000, maxEntries: 100_000, trustedNetworks: [] },
 } satisfies MailfrontConfig);
 
 type KeyPath = ReadonlyArray<string | number>;
@@ -256,7 +273,7 @@ function host(v: unknown, path: KeyPath): string {
 
 // ---------------------------------------------------------------------------
 
-const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'limits', 'imap', 'log', 'proxyProtocol'] as const;
+const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'limits', 'imap', 'log', 'proxyProtocol', 'penalties'] as const;
 const PROTOCOLS: readonly ListenerProtocol[] = ['imap', 'pop3', 'submission'];
 const LISTENER_TLS: readonly ListenerTlsMode[] = ['starttls', 'implicit', 'none'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -329,12 +346,33 @@ function cidr(v: unknown, path: KeyPath): string {
   return `${m[1]}/${bits}`;
 }
 
+function cidrList(v: unknown, path: KeyPath): string[] {
+  const nets = v ?? [];
+  if (!Array.isArray(nets)) throw new ConfigError(path, `must be a list of CIDRs, got ${describe(nets)}`);
+  return nets.map((n, i) => cidr(n, [...path, i]));
+}
+
+function penalties(v: unknown, path: KeyPath): PenaltiesConfig {
+  const r = section(v, path, ['threshold', 'baseMs', 'maxMs', 'forgetAfterMs', 'maxEntries', 'trustedNetworks']);
+  const d = DEFAULT_CONFIG.penalties;
+  const num = (k: 'threshold' | 'baseMs' | 'maxMs' | 'forgetAfterMs' | 'maxEntries', min: number, max: number, unit = '') =>
+    r[k] === undefined ? d[k] : integer(r[k], [...path, k], min, max, unit);
+  const out: PenaltiesConfig = {
+    threshold: num('threshold', 0, 1_000_000),
+    baseMs: num('baseMs', 1, MAX_TIMER_MS, ' ms'),
+    maxMs: num('maxMs', 1, MAX_TIMER_MS, ' ms'),
+    forgetAfterMs: num('forgetAfterMs', 1, MAX_TIMER_MS, ' ms'),
+    maxEntries: num('maxEntries', 1, 100_000_000),
+    trustedNetworks: cidrList(r.trustedNetworks, [...path, 'trustedNetworks']),
+  };
+  if (out.maxMs < out.baseMs) throw new ConfigError([...path, 'maxMs'], `must be at least penalties.baseMs (${out.baseMs}), got ${out.maxMs}`);
+  return out;
+}
+
 function proxyProtocol(v: unknown, path: KeyPath): ProxyProtocolConfig {
   const r = section(v, path, ['trustedNetworks', 'headerTimeoutMs']);
-  const nets = r.trustedNetworks ?? [];
-  if (!Array.isArray(nets)) throw new ConfigError([...path, 'trustedNetworks'], `must be a list of CIDRs, got ${describe(nets)}`);
   return {
-    trustedNetworks: nets.map((n, i) => cidr(n, [...path, 'trustedNetworks', i])),
+    trustedNetworks: cidrList(r.trustedNetworks, [...path, 'trustedNetworks']),
     headerTimeoutMs: r.headerTimeoutMs === undefined ? 3_000 : integer(r.headerTimeoutMs, [...path, 'headerTimeoutMs'], 1, MAX_TIMER_MS, ' ms'),
   };
 }
@@ -444,6 +482,7 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
     imap,
     log,
     proxyProtocol: pp,
+    penalties: penalties(r.penalties, ['penalties']),
   });
 }
 

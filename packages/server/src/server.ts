@@ -7,6 +7,7 @@ import { createLocator } from '@mailfront/locator';
 import {
   createListener,
   createLogger,
+  PenaltyBox,
   SessionRegistry,
   staticTlsProvider,
   type Listener,
@@ -45,6 +46,16 @@ function descriptorFor(protocol: Protocol, config: MailfrontConfig): ProtocolDes
   }
 }
 
+/** CIDRs (validated by the config) as a BlockList. */
+function blockList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const n of cidrs) {
+    const [addr, bits] = n.split('/') as [string, string];
+    list.addSubnet(addr, Number(bits), isIPv6(addr) ? 'ipv6' : 'ipv4');
+  }
+  return list;
+}
+
 /** Certificate files from config, or a self-signed pair made (once) in <dataDir>/tls. */
 function clientCertificate(config: MailfrontConfig, log: Logger): { cert: Buffer; key: Buffer; source: string } {
   if (config.tls) {
@@ -70,14 +81,10 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     limits: Object.freeze({ ...config.limits, authFailureDelayMs: config.auth.failureDelayMs }),
     registry,
     tls: staticTlsProvider({ cert: cert.cert, key: cert.key }),
+    penalties: new PenaltyBox({ ...config.penalties, trusted: blockList(config.penalties.trustedNetworks) }),
   };
 
-  const trustedProxies = new BlockList();
-  for (const n of config.proxyProtocol.trustedNetworks) {
-    const [addr, bits] = n.split('/') as [string, string];
-    trustedProxies.addSubnet(addr, Number(bits), isIPv6(addr) ? 'ipv6' : 'ipv4');
-  }
-  const proxyPolicy = { trusted: trustedProxies, headerTimeoutMs: config.proxyProtocol.headerTimeoutMs };
+  const proxyPolicy = { trusted: blockList(config.proxyProtocol.trustedNetworks), headerTimeoutMs: config.proxyProtocol.headerTimeoutMs };
 
   const listeners: Listener[] = [];
   try {
