@@ -1,3 +1,4 @@
+import { StoreError } from '../types';
 import * as m001 from './001-initial';
 
 export interface Migration {
@@ -13,3 +14,12 @@ export interface Migration {
  * past it would not see the change.
  */
 export const MIGRATIONS: readonly Migration[] = [m001];
+
+/** A gap or a repeat in the numbering is a packaging mistake: refuse before touching the database. */
+export function checkMigrationOrder(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new StoreError('invalid', `migration #${i + 1} is numbered ${m.version}; migrations must be numbered 1, 2, 3, … in order`);
+    }
+  });
+}

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { StoreError } from '../types';
-import type { Migration } from '../migrations';
+import { checkMigrationOrder, type Migration } from '../migrations';
 
 /**
  * Bring the schema up to date. Runs in one IMMEDIATE transaction so that two
@@ -9,7 +9,7 @@ import type { Migration } from '../migrations';
  * Returns the versions it applied.
  */
 export function migrate(db: Database.Database, migrations: readonly Migration[]): number[] {
-  checkOrder(migrations);
+  checkMigrationOrder(migrations);
   const apply = db.transaction((): number[] => {
     db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version    INTEGER NOT NULL PRIMARY KEY,
@@ -44,13 +44,4 @@ export function migrate(db: Database.Database, migrations: readonly Migration[])
     return done;
   });
   return apply.immediate();
-}
-
-/** A gap or a repeat in the numbering is a packaging mistake: refuse before touching the file. */
-function checkOrder(migrations: readonly Migration[]): void {
-  migrations.forEach((m, i) => {
-    if (m.version !== i + 1) {
-      throw new StoreError('invalid', `migration #${i + 1} is numbered ${m.version}; migrations must be numbered 1, 2, 3, … in order`);
-    }
-  });
 }
