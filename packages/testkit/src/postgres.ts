@@ -80,7 +80,11 @@ export interface Postgres {
   psql(sql: string | string[], database?: string): Promise<string>;
   /** Fast shutdown (SIGINT: sessions are ended, then a checkpoint); waits until every process is gone. Idempotent. */
   stop(): Promise<void>;
-  /** SIGKILL to the postmaster and every backend (a crash, for fault tests); idempotent. */
+  /**
+   * SIGKILL to the postmaster and every backend (a crash, for fault tests);
+   * idempotent. With synchronous_commit off, commits of the last few hundred
+   * ms are lost in a crash: run psql('CHECKPOINT') first to keep them.
+   */
   kill(): Promise<void>;
   /** Starts again on the same port and data directory after stop() or kill(). */
   start(): Promise<void>;
