@@ -18,3 +18,4 @@ export {
   type StartTlsOptions,
 } from './imap-client';
 export { runPython, type PythonOptions, type PythonResult } from './python';
+export { startSmtpSink, type SmtpSink, type SinkMessage } from './smtp-sink';
