@@ -4,6 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { DEFAULT_CORE_LIMITS, type CoreLimits } from '@mailfront/proxy-core';
 import { DEFAULT_IMAP_LIMITS, type ImapLimits } from '@mailfront/imap';
+import { DEFAULT_EXTENSIONS, DEFAULT_SUBMISSION_LIMITS, RELAYABLE_EXTENSIONS, type RelayableExtension, type SubmissionLimits } from '@mailfront/submission';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 
 /**
@@ -55,18 +56,27 @@ export interface ProxyProtocolConfig {
 /** The core limits minus authFailureDelayMs, which lives in auth.failureDelayMs. */
 export type LimitsConfig = Omit<CoreLimits, 'authFailureDelayMs'>;
 
+/** The submission listener: parser limits and what its EHLO reply offers on the backends' behalf. */
+export interface SubmissionConfig extends SubmissionLimits {
+  /** Advertised before AUTH; every backend must offer them after AUTH (checked at each login). */
+  extensions: RelayableExtension[];
+  /** SIZE to advertise, in bytes: the backends' limit. 0 = SIZE without a number. */
+  maxMessageBytes: number;
+}
+
 export interface MailfrontConfig {
   /** Absolute after loading. */
   dataDir: string;
   store: { kind: 'sqlite'; path: string };
   /** PEM files; null → a self-signed certificate is generated in <dataDir>/tls on first start. */
   tls: { cert: string; key: string } | null;
-  /** The name in the self-signed certificate. */
+  /** The name in the self-signed certificate, and the SMTP greeting and EHLO name. */
   hostname: string;
   listeners: ListenerConfig[];
   auth: { source: 'sqlite'; failureDelayMs: number; cacheTtlMs: number; cacheMaxEntries: number };
   limits: LimitsConfig;
   imap: ImapLimits;
+  submission: SubmissionConfig;
   log: { level: LogLevel; format: LogFormat };
   proxyProtocol: ProxyProtocolConfig;
   penalties: PenaltiesConfig;
@@ -114,6 +124,8 @@ function defaultListeners(): ListenerConfig[] {
   return [
     { protocol: 'imap', host: '127.0.0.1', port: 1143, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
     { protocol: 'imap', host: '127.0.0.1', port: 1993, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
+    { protocol: 'submission', host: '127.0.0.1', port: 1587, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
+    { protocol: 'submission', host: '127.0.0.1', port: 1465, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
   ];
 }
 
@@ -136,6 +148,7 @@ export const DEFAULT_CONFIG: MailfrontConfig = deepFreeze({
   },
   limits: defaultLimits(),
   imap: { ...DEFAULT_IMAP_LIMITS },
+  submission: { ...DEFAULT_SUBMISSION_LIMITS, extensions: [...DEFAULT_EXTENSIONS], maxMessageBytes: 0 },
   log: { level: 'info', format: 'json' },
   proxyProtocol: { trustedNetworks: [], headerTimeoutMs: 3_000 },
   penalties: { threshold: 5, baseMs: 10_000, maxMs: 900_000, forgetAfterMs: 900_000, maxEntries: 100_000, trustedNetworks: [] },
@@ -273,7 +286,7 @@ function host(v: unknown, path: KeyPath): string {
 
 // ---------------------------------------------------------------------------
 
-const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'limits', 'imap', 'log', 'proxyProtocol', 'penalties'] as const;
+const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'limits', 'imap', 'submission', 'log', 'proxyProtocol', 'penalties'] as const;
 const PROTOCOLS: readonly ListenerProtocol[] = ['imap', 'pop3', 'submission'];
 const LISTENER_TLS: readonly ListenerTlsMode[] = ['starttls', 'implicit', 'none'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -302,6 +315,37 @@ const IMAP_RANGES: { readonly [K in keyof ImapLimits]: readonly [number, number,
   maxLiteralBytes: [0, MAX_BYTES, ' bytes'],
   maxCommandBytes: [512, MAX_BYTES, ' bytes'],
 };
+
+const SUBMISSION_RANGES: { readonly [K in keyof SubmissionLimits | 'maxMessageBytes']: readonly [number, number, string] } = {
+  // RFC 5321 §4.5.3.1.4: every server takes a 512-octet command line.
+  maxCommandLineBytes: [512, MAX_BYTES, ' bytes'],
+  // An AUTH PLAIN of a realistic name and password must fit; RFC 4954 §4 suggests 12288.
+  maxAuthLineBytes: [512, MAX_BYTES, ' bytes'],
+  // 0: SIZE without a number (RFC 1870 §4: no fixed limit declared).
+  maxMessageBytes: [0, Number.MAX_SAFE_INTEGER, ' bytes'],
+};
+
+function submissionSection(raw: unknown): SubmissionConfig {
+  const path = ['submission'];
+  const r = section(raw, path, [...Object.keys(SUBMISSION_RANGES), 'extensions']);
+  const { extensions: rawExtensions, ...rest } = r;
+  const d = DEFAULT_CONFIG.submission;
+  const n = numbers(rest, path, { maxCommandLineBytes: d.maxCommandLineBytes, maxAuthLineBytes: d.maxAuthLineBytes, maxMessageBytes: d.maxMessageBytes }, SUBMISSION_RANGES);
+  let extensions = [...d.extensions];
+  if (rawExtensions !== undefined && rawExtensions !== null) {
+    const key = [...path, 'extensions'];
+    if (!Array.isArray(rawExtensions)) throw new ConfigError(key, `must be a list of extension names, got ${describe(rawExtensions)}`);
+    extensions = rawExtensions.map((e, i) => oneOf(e, [...key, i], RELAYABLE_EXTENSIONS));
+    const dup = extensions.find((e, i) => extensions.indexOf(e) !== i);
+    if (dup) throw new ConfigError(key, `lists ${dup} twice`);
+    // RFC 3030 §3: BINARYMIME is only usable with BDAT.
+    if (extensions.includes('BINARYMIME') && !extensions.includes('CHUNKING')) throw new ConfigError(key, 'BINARYMIME needs CHUNKING');
+  }
+  if (n.maxAuthLineBytes < n.maxCommandLineBytes) {
+    throw new ConfigError([...path, 'maxAuthLineBytes'], `must be at least submission.maxCommandLineBytes (${n.maxCommandLineBytes}), got ${n.maxAuthLineBytes}`);
+  }
+  return { ...n, extensions };
+}
 
 function numbers<T extends object>(raw: unknown, path: KeyPath, defaults: T, ranges: { readonly [K in keyof T]: readonly [number, number, string] }): T {
   const keys = Object.keys(ranges) as Array<keyof T & string>;
@@ -454,6 +498,7 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
 
   const limits = numbers(r.limits, ['limits'], { ...d.limits }, LIMIT_RANGES);
   const imap = numbers(r.imap, ['imap'], { ...d.imap }, IMAP_RANGES);
+  const submission = submissionSection(r.submission);
   if (imap.maxCommandBytes < imap.maxLineBytes) {
     throw new ConfigError(['imap', 'maxCommandBytes'], `must be at least imap.maxLineBytes (${imap.maxLineBytes}), got ${imap.maxCommandBytes}`);
   }
@@ -480,6 +525,7 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
     auth,
     limits,
     imap,
+    submission,
     log,
     proxyProtocol: pp,
     penalties: penalties(r.penalties, ['penalties']),

@@ -3,6 +3,7 @@ import { hostname as osHostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_CORE_LIMITS } from '@mailfront/proxy-core';
 import { DEFAULT_IMAP_LIMITS } from '@mailfront/imap';
+import { DEFAULT_SUBMISSION_LIMITS } from '@mailfront/submission';
 import { ConfigError, DEFAULT_CONFIG, loadConfig, validateConfig, type MailfrontConfig } from '../src/config';
 import { openStoreFromConfig } from '../src/open-store';
 
@@ -45,6 +46,8 @@ describe('defaults', () => {
     expect(c.listeners).toEqual([
       { protocol: 'imap', host: '127.0.0.1', port: 1143, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
       { protocol: 'imap', host: '127.0.0.1', port: 1993, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
+      { protocol: 'submission', host: '127.0.0.1', port: 1587, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
+      { protocol: 'submission', host: '127.0.0.1', port: 1465, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
     ]);
     expect(c.auth).toEqual({ source: 'sqlite', failureDelayMs: DEFAULT_CORE_LIMITS.authFailureDelayMs, cacheTtlMs: 60000, cacheMaxEntries: 10000 });
     const { authFailureDelayMs, ...core } = DEFAULT_CORE_LIMITS;
@@ -303,6 +306,33 @@ describe('loadConfig', () => {
     expect(warnings[0]).toMatch(/^listeners\[0\]: .*no login/);
     expect(warnings[1]).toMatch(/^listeners\[1\]: .*clear/);
     expect(loadConfig({ env: {}, cwd: tmp }).warnings).toEqual([]);
+  });
+});
+
+describe('submission', () => {
+  test('defaults: RFC line limits, the extensions every backend has, SIZE without a number', () => {
+    expect(v({}).submission).toEqual({ ...DEFAULT_SUBMISSION_LIMITS, extensions: ['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'SIZE'], maxMessageBytes: 0 });
+    expect(DEFAULT_SUBMISSION_LIMITS).toEqual({ maxCommandLineBytes: 512, maxAuthLineBytes: 12288 });
+  });
+
+  test('a partial section merges; an extensions list replaces the default list', () => {
+    const c = v({ submission: { extensions: ['CHUNKING', 'PIPELINING'], maxMessageBytes: 41943040 } });
+    expect(c.submission).toEqual({ maxCommandLineBytes: 512, maxAuthLineBytes: 12288, extensions: ['CHUNKING', 'PIPELINING'], maxMessageBytes: 41943040 });
+    expect(v({ submission: { extensions: [] } }).submission.extensions).toEqual([]);
+  });
+
+  test.each([
+    ['an extension mailfront cannot relay', { submission: { extensions: ['PIPELINING', 'XCLIENT'] } }, 'submission.extensions[1]'],
+    ['lower case', { submission: { extensions: ['pipelining'] } }, 'submission.extensions[0]'],
+    ['not a list', { submission: { extensions: 'PIPELINING' } }, 'submission.extensions'],
+    ['twice', { submission: { extensions: ['SIZE', 'SIZE'] } }, 'submission.extensions'],
+    ['BINARYMIME without CHUNKING', { submission: { extensions: ['BINARYMIME'] } }, 'submission.extensions'],
+    ['a command line under RFC 5321', { submission: { maxCommandLineBytes: 511 } }, 'submission.maxCommandLineBytes'],
+    ['an AUTH line shorter than a command line', { submission: { maxCommandLineBytes: 4096, maxAuthLineBytes: 1024 } }, 'submission.maxAuthLineBytes'],
+    ['a negative SIZE', { submission: { maxMessageBytes: -1 } }, 'submission.maxMessageBytes'],
+    ['an unknown key', { submission: { ehloExtensions: [] } }, 'submission.ehloExtensions'],
+  ])('%s is refused, naming the key', (_what, raw, key) => {
+    expect(keyOf(raw)).toBe(key);
   });
 });
 
