@@ -30,6 +30,8 @@ import { parseEhloKeywords, unsupportedBy, type ExtensionPolicy } from './capabi
  *   Received header (`from <helo> ([<ADDR>])`).
  * - The final EHLO after 235 is the check of capabilities.ts: the
  *   authenticated session must offer every extension the client was promised.
+ *   It repeats the name of the EHLO before it, which Dovecot would otherwise
+ *   put into the Received header instead.
  *
  * Replies may span lines (`250-…` … `250 …`); the machine collects them.
  */
@@ -107,7 +109,9 @@ function onLine(s: SubmissionBackendState, line: string, ctx: BackendLoginContex
         return { next: { at: 'auth', pending: null, lines: [] }, send: `${s.pending}\r\n` };
       }
       if (r.code === 235) {
-        return { next: { at: 'verify', authReply: r.lines, lines: [] }, send: `EHLO ${opts.hostname}\r\n`, sent: 'ehlo' };
+        // The same name as the last EHLO: Dovecot's Received header takes the latest one.
+        const name = ctx.forward ? ehloNameFor(ctx) : opts.hostname;
+        return { next: { at: 'verify', authReply: r.lines, lines: [] }, send: `EHLO ${name}\r\n`, sent: 'ehlo' };
       }
       if (r.code === 535) {
         // RFC 4954 §6: credentials invalid. In master mode they are ours.
