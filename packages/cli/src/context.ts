@@ -38,7 +38,7 @@ export class CliContext {
 
   /** Open the configured store for the length of `fn`. */
   async withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
-    const store = openStoreFromConfig(this.config);
+    const store = await openStoreFromConfig(this.config);
     try {
       return await fn(store);
     } finally {

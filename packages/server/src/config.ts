@@ -4,6 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { DEFAULT_CORE_LIMITS, type CoreLimits } from '@mailfront/proxy-core';
 import { DEFAULT_IMAP_LIMITS, type ImapLimits } from '@mailfront/imap';
+import { POSTGRES_STORE_DEFAULTS } from '@mailfront/store';
 import { DEFAULT_EXTENSIONS, DEFAULT_SUBMISSION_LIMITS, RELAYABLE_EXTENSIONS, type RelayableExtension, type SubmissionLimits } from '@mailfront/submission';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 
@@ -56,6 +57,28 @@ export interface ProxyProtocolConfig {
 /** The core limits minus authFailureDelayMs, which lives in auth.failureDelayMs. */
 export type LimitsConfig = Omit<CoreLimits, 'authFailureDelayMs'>;
 
+/**
+ * Where backends, users and placements live: a SQLite file for one node, or
+ * one PostgreSQL database shared by every node of a fleet.
+ */
+export type StoreConfig =
+  | { kind: 'sqlite'; path: string }
+  | {
+      kind: 'postgres';
+      /** From store.url or store.host/port/database/user. host may be a unix socket directory. */
+      host: string;
+      port: number;
+      database: string;
+      user: string;
+      /** Absolute; null = no password (trust, peer, ~/.pgpass). Never a password in the YAML. */
+      passwordFile: string | null;
+      /** false: plaintext. Otherwise TLS, verified against caFile (null = system CAs) unless insecure. */
+      ssl: false | { caFile: string | null; insecure: boolean };
+      poolSize: number;
+      connectTimeoutMs: number;
+      statementTimeoutMs: number;
+    };
+
 /** The submission listener: parser limits and what its EHLO reply offers on the backends' behalf. */
 export interface SubmissionConfig extends SubmissionLimits {
   /** Advertised before AUTH; every backend must offer them after AUTH (checked at each login). */
@@ -67,7 +90,7 @@ export interface SubmissionConfig extends SubmissionLimits {
 export interface MailfrontConfig {
   /** Absolute after loading. */
   dataDir: string;
-  store: { kind: 'sqlite'; path: string };
+  store: StoreConfig;
   /** PEM files; null → a self-signed certificate is generated in <dataDir>/tls on first start. */
   tls: { cert: string; key: string } | null;
   /** The name in the self-signed certificate, and the SMTP greeting and EHLO name. */
@@ -449,6 +472,94 @@ function listeners(v: unknown, path: KeyPath): ListenerConfig[] {
   return out;
 }
 
+const SQLITE_STORE_KEYS = ['kind', 'path'] as const;
+const POSTGRES_STORE_KEYS = ['kind', 'url', 'host', 'port', 'database', 'user', 'passwordFile', 'ssl', 'poolSize', 'connectTimeoutMs', 'statementTimeoutMs'] as const;
+
+/** postgres://user@host:port/database → its parts. Never echoes the value: it might hold a password. */
+function postgresUrl(v: unknown, path: KeyPath): { host: string; port: number; database: string; user: string } {
+  const s = text(v, path);
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new ConfigError(path, 'must be a URL like postgres://mailfront@db.example.org:5432/mailfront');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new ConfigError(path, `must start with postgres:// or postgresql://, not ${u.protocol}//`);
+  if (u.password !== '') throw new ConfigError(path, 'must not contain a password: put it in a file and name the file in store.passwordFile');
+  if (u.search !== '' || u.hash !== '') throw new ConfigError(path, 'must not have query parameters: use store.ssl, store.poolSize and the other store keys');
+  if (u.hostname === '') throw new ConfigError(path, 'has no host');
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (database.includes('/')) throw new ConfigError(path, 'must name one database after the host: postgres://user@host/database');
+  const d = POSTGRES_STORE_DEFAULTS;
+  return {
+    host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: u.port === '' ? d.port : Number(u.port),
+    database: database === '' ? d.database : text(database, path),
+    user: u.username === '' ? d.user : text(decodeURIComponent(u.username), path),
+  };
+}
+
+/** store: a SQLite file (the default), or PostgreSQL shared by many nodes. */
+function storeConfig(v: unknown, dataDir: string, base: string): StoreConfig {
+  const rawKind = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Raw).kind : undefined;
+  const kind = rawKind === undefined ? 'sqlite' : oneOf(rawKind, ['store', 'kind'], ['sqlite', 'postgres'] as const);
+  if (kind === 'sqlite') {
+    const s = section(v, ['store'], SQLITE_STORE_KEYS);
+    const path =
+      s.path === undefined
+        ? join(dataDir, DEFAULT_DB_FILE)
+        : s.path === ':memory:'
+          ? ':memory:' // better-sqlite3's private in-memory database: for tests; lost on exit
+          : filePath(s.path, ['store', 'path'], base);
+    return { kind, path };
+  }
+
+  const s = section(v, ['store'], POSTGRES_STORE_KEYS);
+  const d = POSTGRES_STORE_DEFAULTS;
+  let target: { host: string; port: number; database: string; user: string };
+  if (s.url !== undefined) {
+    for (const k of ['host', 'port', 'database', 'user'] as const) {
+      if (s[k] !== undefined) throw new ConfigError(['store', k], 'give either store.url or store.host/port/database/user, not both');
+    }
+    target = postgresUrl(s.url, ['store', 'url']);
+  } else {
+    const h = s.host === undefined ? d.host : text(s.host, ['store', 'host']);
+    target = {
+      // An absolute path is the directory of PostgreSQL's unix socket.
+      host: isAbsolute(h) ? h : host(h, ['store', 'host']),
+      port: s.port === undefined ? d.port : integer(s.port, ['store', 'port'], 1, 65535),
+      database: s.database === undefined ? d.database : text(s.database, ['store', 'database']),
+      user: s.user === undefined ? d.user : text(s.user, ['store', 'user']),
+    };
+  }
+
+  let ssl: Extract<StoreConfig, { kind: 'postgres' }>['ssl'] = false;
+  if (s.ssl === true) ssl = { caFile: null, insecure: false };
+  else if (s.ssl !== undefined && s.ssl !== null && s.ssl !== false) {
+    if (typeof s.ssl !== 'object' || Array.isArray(s.ssl)) {
+      throw new ConfigError(['store', 'ssl'], `must be true, false or a mapping with caFile and insecure, got ${describe(s.ssl)}`);
+    }
+    const t = section(s.ssl, ['store', 'ssl'], ['caFile', 'insecure']);
+    ssl = {
+      caFile: t.caFile === undefined ? null : filePath(t.caFile, ['store', 'ssl', 'caFile'], base),
+      insecure: t.insecure === undefined ? false : boolean(t.insecure, ['store', 'ssl', 'insecure']),
+    };
+  }
+
+  return {
+    kind,
+    ...target,
+    passwordFile: s.passwordFile === undefined || s.passwordFile === null ? null : filePath(s.passwordFile, ['store', 'passwordFile'], base),
+    ssl,
+    // A node needs few connections (a login holds one for a millisecond or two); many nodes multiply them.
+    poolSize: s.poolSize === undefined ? d.poolSize : integer(s.poolSize, ['store', 'poolSize'], 1, 1000),
+    connectTimeoutMs: s.connectTimeoutMs === undefined ? d.connectTimeoutMs : integer(s.connectTimeoutMs, ['store', 'connectTimeoutMs'], 1, MAX_TIMER_MS, ' ms'),
+    // 0 would mean "no timeout" to PostgreSQL: a stuck lock could hang every login.
+    statementTimeoutMs:
+      s.statementTimeoutMs === undefined ? d.statementTimeoutMs : integer(s.statementTimeoutMs, ['store', 'statementTimeoutMs'], 1, MAX_TIMER_MS, ' ms'),
+  };
+}
+
 /**
  * Check a parsed configuration and fill in defaults. Partial sections merge
  * over the defaults; a `listeners` list replaces the default list. Relative
@@ -468,14 +579,7 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
 
   const dataDir = filePath(r.dataDir ?? d.dataDir, ['dataDir'], base);
 
-  const s = section(r.store, ['store'], ['kind', 'path']);
-  if (s.kind !== undefined) oneOf(s.kind, ['store', 'kind'], ['sqlite'] as const);
-  const storePath =
-    s.path === undefined
-      ? join(dataDir, DEFAULT_DB_FILE)
-      : s.path === ':memory:'
-        ? ':memory:' // better-sqlite3's private in-memory database: for tests; lost on exit
-        : filePath(s.path, ['store', 'path'], base);
+  const store = storeConfig(r.store, dataDir, base);
 
   let tls: MailfrontConfig['tls'] = null;
   if (r.tls !== undefined && r.tls !== null) {
@@ -518,7 +622,7 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
 
   return deepFreeze({
     dataDir,
-    store: { kind: 'sqlite', path: storePath },
+    store,
     tls,
     hostname,
     listeners: listenerList,
@@ -547,6 +651,11 @@ export function configWarnings(config: MailfrontConfig): string[] {
       out.push(`${key}: allowPlaintextAuth on ${l.host}:${l.port}: passwords may cross the network in clear`);
     }
   });
+  if (config.store.kind === 'postgres' && config.store.ssl === false && !isLoopback(config.store.host) && !isAbsolute(config.store.host)) {
+    out.push(`store: PostgreSQL on ${config.store.host} without ssl: password hashes and the store's password cross the network in clear`);
+  } else if (config.store.kind === 'postgres' && config.store.ssl !== false && config.store.ssl.insecure) {
+    out.push("store.ssl.insecure: the PostgreSQL server's certificate is not verified");
+  }
   if (config.auth.failureDelayMs === 0) out.push('auth.failureDelayMs is 0: password guessing is not slowed down');
   return out;
 }

@@ -72,7 +72,7 @@ function clientCertificate(config: MailfrontConfig, log: Logger): { cert: Buffer
 
 export async function startServer(config: MailfrontConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const log = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format });
-  const store = opts.store ?? openStoreFromConfig(config);
+  const store = opts.store ?? (await openStoreFromConfig(config));
   const ownStore = !opts.store;
   const cert = clientCertificate(config, log);
   const registry = new SessionRegistry();

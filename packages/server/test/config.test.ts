@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_CORE_LIMITS } from '@mailfront/proxy-core';
 import { DEFAULT_IMAP_LIMITS } from '@mailfront/imap';
 import { DEFAULT_SUBMISSION_LIMITS } from '@mailfront/submission';
-import { ConfigError, DEFAULT_CONFIG, loadConfig, validateConfig, type MailfrontConfig } from '../src/config';
+import { ConfigError, DEFAULT_CONFIG, configWarnings, loadConfig, validateConfig, type MailfrontConfig } from '../src/config';
 import { openStoreFromConfig } from '../src/open-store';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -151,7 +151,21 @@ describe('errors name the key', () => {
     ['wildcard clashes with a specific address', { listeners: [{ protocol: 'imap', port: 143, host: '0.0.0.0' }, { protocol: 'imap', port: 143, host: '10.0.0.1' }] }, 'listeners[1]'],
     ['unknown log level', { log: { level: 'verbose' } }, 'log.level'],
     ['unknown log format', { log: { format: 'text' } }, 'log.format'],
-    ['unknown store kind', { store: { kind: 'postgres' } }, 'store.kind'],
+    ['unknown store kind', { store: { kind: 'mysql' } }, 'store.kind'],
+    ['a postgres key on a sqlite store', { store: { host: 'db.example.org' } }, 'store.host'],
+    ['a sqlite key on a postgres store', { store: { kind: 'postgres', path: 'm.db' } }, 'store.path'],
+    ['a password in store.url', { store: { kind: 'postgres', url: 'postgres://mf:hunter2@db/mf' } }, 'store.url'],
+    ['query parameters in store.url', { store: { kind: 'postgres', url: 'postgres://mf@db/mf?sslmode=require' } }, 'store.url'],
+    ['store.url of another scheme', { store: { kind: 'postgres', url: 'mysql://mf@db/mf' } }, 'store.url'],
+    ['store.url and store.port both', { store: { kind: 'postgres', url: 'postgres://mf@db/mf', port: 5433 } }, 'store.port'],
+    ['bad postgres host', { store: { kind: 'postgres', host: 'db example' } }, 'store.host'],
+    ['postgres port 0', { store: { kind: 'postgres', port: 0 } }, 'store.port'],
+    ['postgres poolSize 0', { store: { kind: 'postgres', poolSize: 0 } }, 'store.poolSize'],
+    ['postgres statementTimeoutMs 0 (no timeout)', { store: { kind: 'postgres', statementTimeoutMs: 0 } }, 'store.statementTimeoutMs'],
+    ['postgres connectTimeoutMs as a string', { store: { kind: 'postgres', connectTimeoutMs: '5s' } }, 'store.connectTimeoutMs'],
+    ['store.ssl as a word', { store: { kind: 'postgres', ssl: 'require' } }, 'store.ssl'],
+    ['unknown store.ssl key', { store: { kind: 'postgres', ssl: { ca: 'ca.pem' } } }, 'store.ssl.ca'],
+    ['a password instead of a password file', { store: { kind: 'postgres', password: 'hunter2' } }, 'store.password'],
     ['empty store path', { store: { path: '' } }, 'store.path'],
     ['unknown auth source', { auth: { source: 'ldap' } }, 'auth.source'],
     ['tls without key', { tls: { cert: 'c.pem' } }, 'tls.key'],
@@ -362,7 +376,7 @@ describe('the example and the reference', () => {
 describe('openStoreFromConfig', () => {
   test('opens the sqlite file at store.path', async () => {
     const config = v({ store: { path: join(tmp, 'db/m.db') } });
-    const store = openStoreFromConfig(config);
+    const store = await openStoreFromConfig(config);
     try {
       expect(store.kind).toBe('sqlite');
       await store.addUser('a@example.org', '$scrypt$x');
@@ -370,5 +384,61 @@ describe('openStoreFromConfig', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('store: postgres', () => {
+  test('defaults: the local mailfront database as user mailfront, no password file, no TLS, a pool of 4', () => {
+    expect(v({ store: { kind: 'postgres' } }).store).toEqual({
+      kind: 'postgres',
+      host: 'localhost',
+      port: 5432,
+      database: 'mailfront',
+      user: 'mailfront',
+      passwordFile: null,
+      ssl: false,
+      poolSize: 4,
+      connectTimeoutMs: 5000,
+      statementTimeoutMs: 5000,
+    });
+  });
+
+  test('a URL is taken apart; relative files resolve against the config directory', () => {
+    const c = v({ store: { kind: 'postgres', url: 'postgresql://mf%40a@[2001:db8::5]:6432/mail', passwordFile: 'secrets/pg', ssl: { caFile: 'ca.pem' }, poolSize: 8 } });
+    expect(c.store).toEqual({
+      kind: 'postgres',
+      host: '2001:db8::5',
+      port: 6432,
+      database: 'mail',
+      user: 'mf@a',
+      passwordFile: '/srv/mailfront/secrets/pg',
+      ssl: { caFile: '/srv/mailfront/ca.pem', insecure: false },
+      poolSize: 8,
+      connectTimeoutMs: 5000,
+      statementTimeoutMs: 5000,
+    });
+    expect(v({ store: { kind: 'postgres', url: 'postgres://db.example.org' } }).store).toMatchObject({ host: 'db.example.org', port: 5432, database: 'mailfront', user: 'mailfront' });
+    expect(v({ store: { kind: 'postgres', host: '/run/postgresql', ssl: true } }).store).toMatchObject({ host: '/run/postgresql', ssl: { caFile: null, insecure: false } });
+  });
+
+  test('a password in the URL is refused without being repeated', () => {
+    const err = errorOf(() => v({ store: { kind: 'postgres', url: 'postgres://mf:hunter2@db/mf' } }));
+    expect(err.message).toMatch(/passwordFile/);
+    expect(err.message).not.toContain('hunter2');
+  });
+
+  test('warnings: PostgreSQL across the network without TLS, or with TLS unverified', () => {
+    const warn = (store: object) => configWarnings(v({ store: { kind: 'postgres', ...store } })).filter((w) => w.startsWith('store'));
+    expect(warn({ host: 'db.example.org' })).toEqual([expect.stringMatching(/db\.example\.org without ssl/)]);
+    expect(warn({ host: 'db.example.org', ssl: { insecure: true } })).toEqual([expect.stringMatching(/not verified/)]);
+    expect(warn({ host: 'db.example.org', ssl: true })).toEqual([]);
+    expect(warn({ host: '127.0.0.1' })).toEqual([]);
+    expect(warn({ host: '/run/postgresql' })).toEqual([]);
+  });
+
+  test('docs/config.md documents every postgres store key', () => {
+    const doc = readFileSync(join(ROOT, 'docs/config.md'), 'utf8');
+    const keys = ['store.kind', 'store.url', 'store.host', 'store.port', 'store.database', 'store.user', 'store.passwordFile', 'store.ssl', 'store.ssl.caFile', 'store.ssl.insecure', 'store.poolSize', 'store.connectTimeoutMs', 'store.statementTimeoutMs'];
+    for (const key of keys) expect([key, doc.includes('`' + key + '`')]).toEqual([key, true]);
   });
 });

@@ -48,12 +48,20 @@ function checkTls(config: MailfrontConfig, now: number): string[] {
   return warnings;
 }
 
+function storeSummary(s: MailfrontConfig['store']): string {
+  if (s.kind === 'sqlite') return `sqlite ${s.path}${s.path !== ':memory:' && !existsSync(s.path) ? ' (created on first use)' : ''}`;
+  const tls = s.ssl === false ? 'no tls' : `tls${s.ssl.insecure ? ' (not verified)' : s.ssl.caFile ? ` (ca ${s.ssl.caFile})` : ''}`;
+  const host = s.host.includes(':') ? `[${s.host}]` : s.host;
+  // The password never appears: only the file that holds it.
+  return `postgres ${s.user}@${host}:${s.port}/${s.database}, ${s.passwordFile ? `password from ${s.passwordFile}` : 'no password file'}, ${tls}, pool ${s.poolSize}, connect ${s.connectTimeoutMs} ms, statement ${s.statementTimeoutMs} ms`;
+}
+
 function summary(config: MailfrontConfig, source: string): string {
   const l = config.limits;
   const lines = [
     `config:     ${source}`,
     `dataDir:    ${config.dataDir}`,
-    `store:      ${config.store.kind} ${config.store.path}${config.store.path !== ':memory:' && !existsSync(config.store.path) ? ' (created on first use)' : ''}`,
+    `store:      ${storeSummary(config.store)}`,
     `tls:        ${config.tls ? `cert ${config.tls.cert}, key ${config.tls.key}` : `self-signed for ${config.hostname}, kept in ${join(config.dataDir, 'tls')}`}`,
     `hostname:   ${config.hostname}`,
     'listeners:',
