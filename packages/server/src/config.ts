@@ -4,6 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { DEFAULT_CORE_LIMITS, type CoreLimits } from '@mailfront/proxy-core';
 import { DEFAULT_IMAP_LIMITS, type ImapLimits } from '@mailfront/imap';
+import { DEFAULT_POP3_LIMITS, type Pop3Limits } from '@mailfront/pop3';
 import { POSTGRES_STORE_DEFAULTS } from '@mailfront/store';
 import { DEFAULT_EXTENSIONS, DEFAULT_SUBMISSION_LIMITS, RELAYABLE_EXTENSIONS, type RelayableExtension, type SubmissionLimits } from '@mailfront/submission';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
@@ -99,6 +100,7 @@ export interface MailfrontConfig {
   auth: { source: 'sqlite'; failureDelayMs: number; cacheTtlMs: number; cacheMaxEntries: number };
   limits: LimitsConfig;
   imap: ImapLimits;
+  pop3: Pop3Limits;
   submission: SubmissionConfig;
   log: { level: LogLevel; format: LogFormat };
   proxyProtocol: ProxyProtocolConfig;
@@ -147,6 +149,8 @@ function defaultListeners(): ListenerConfig[] {
   return [
     { protocol: 'imap', host: '127.0.0.1', port: 1143, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
     { protocol: 'imap', host: '127.0.0.1', port: 1993, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
+    { protocol: 'pop3', host: '127.0.0.1', port: 1110, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
+    { protocol: 'pop3', host: '127.0.0.1', port: 1995, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
     { protocol: 'submission', host: '127.0.0.1', port: 1587, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
     { protocol: 'submission', host: '127.0.0.1', port: 1465, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
   ];
@@ -171,6 +175,7 @@ export const DEFAULT_CONFIG: MailfrontConfig = deepFreeze({
   },
   limits: defaultLimits(),
   imap: { ...DEFAULT_IMAP_LIMITS },
+  pop3: { ...DEFAULT_POP3_LIMITS },
   submission: { ...DEFAULT_SUBMISSION_LIMITS, extensions: [...DEFAULT_EXTENSIONS], maxMessageBytes: 0 },
   log: { level: 'info', format: 'json' },
   proxyProtocol: { trustedNetworks: [], headerTimeoutMs: 3_000 },
@@ -309,7 +314,7 @@ function host(v: unknown, path: KeyPath): string {
 
 // ---------------------------------------------------------------------------
 
-const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'limits', 'imap', 'submission', 'log', 'proxyProtocol', 'penalties'] as const;
+const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'limits', 'imap', 'pop3', 'submission', 'log', 'proxyProtocol', 'penalties'] as const;
 const PROTOCOLS: readonly ListenerProtocol[] = ['imap', 'pop3', 'submission'];
 const LISTENER_TLS: readonly ListenerTlsMode[] = ['starttls', 'implicit', 'none'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -337,6 +342,13 @@ const IMAP_RANGES: { readonly [K in keyof ImapLimits]: readonly [number, number,
   // 0 is a real limit: no literals before login.
   maxLiteralBytes: [0, MAX_BYTES, ' bytes'],
   maxCommandBytes: [512, MAX_BYTES, ' bytes'],
+};
+
+const POP3_RANGES: { readonly [K in keyof Pop3Limits]: readonly [number, number, string] } = {
+  // RFC 2449 §4: every server takes a 255-octet command line; less would refuse conforming clients.
+  maxLineBytes: [255, MAX_BYTES, ' bytes'],
+  // A SASL PLAIN response of a short name and password must fit.
+  maxSaslLineBytes: [255, MAX_BYTES, ' bytes'],
 };
 
 const SUBMISSION_RANGES: { readonly [K in keyof SubmissionLimits | 'maxMessageBytes']: readonly [number, number, string] } = {
@@ -606,6 +618,7 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
   if (imap.maxCommandBytes < imap.maxLineBytes) {
     throw new ConfigError(['imap', 'maxCommandBytes'], `must be at least imap.maxLineBytes (${imap.maxLineBytes}), got ${imap.maxCommandBytes}`);
   }
+  const pop3 = numbers(r.pop3, ['pop3'], { ...d.pop3 }, POP3_RANGES);
 
   const l = section(r.log, ['log'], ['level', 'format']);
   const log: MailfrontConfig['log'] = {
@@ -629,6 +642,7 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
     auth,
     limits,
     imap,
+    pop3,
     submission,
     log,
     proxyProtocol: pp,

@@ -3,6 +3,7 @@ import { BlockList, isIPv6 } from 'node:net';
 import * as path from 'node:path';
 import { createStoreAuthenticator } from '@mailfront/auth';
 import { imapProtocol } from '@mailfront/imap';
+import { pop3Protocol } from '@mailfront/pop3';
 import { submissionProtocol } from '@mailfront/submission';
 import { createLocator } from '@mailfront/locator';
 import {
@@ -42,6 +43,7 @@ function descriptorFor(protocol: Protocol, config: MailfrontConfig): ProtocolDes
     case 'imap':
       return imapProtocol(config.imap) as ProtocolDescriptor;
     case 'pop3':
+      return pop3Protocol(config.pop3) as ProtocolDescriptor;
       throw new Error(`protocol ${protocol} is not available in this build`);
     case 'submission':
       // The SMTP greeting, EHLO reply and our EHLO to backends use the configured host name.

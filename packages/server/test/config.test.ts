@@ -3,6 +3,7 @@ import { hostname as osHostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_CORE_LIMITS } from '@mailfront/proxy-core';
 import { DEFAULT_IMAP_LIMITS } from '@mailfront/imap';
+import { DEFAULT_POP3_LIMITS } from '@mailfront/pop3';
 import { DEFAULT_SUBMISSION_LIMITS } from '@mailfront/submission';
 import { ConfigError, DEFAULT_CONFIG, configWarnings, loadConfig, validateConfig, type MailfrontConfig } from '../src/config';
 import { openStoreFromConfig } from '../src/open-store';
@@ -46,6 +47,8 @@ describe('defaults', () => {
     expect(c.listeners).toEqual([
       { protocol: 'imap', host: '127.0.0.1', port: 1143, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
       { protocol: 'imap', host: '127.0.0.1', port: 1993, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
+      { protocol: 'pop3', host: '127.0.0.1', port: 1110, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
+      { protocol: 'pop3', host: '127.0.0.1', port: 1995, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
       { protocol: 'submission', host: '127.0.0.1', port: 1587, tls: 'starttls', allowPlaintextAuth: false, proxyProtocol: false },
       { protocol: 'submission', host: '127.0.0.1', port: 1465, tls: 'implicit', allowPlaintextAuth: false, proxyProtocol: false },
     ]);
@@ -55,6 +58,7 @@ describe('defaults', () => {
     expect(c.limits).toEqual(core);
     expect(c.limits).not.toHaveProperty('authFailureDelayMs');
     expect(c.imap).toEqual(DEFAULT_IMAP_LIMITS);
+    expect(c.pop3).toEqual(DEFAULT_POP3_LIMITS);
     expect(c.log).toEqual({ level: 'info', format: 'json' });
   });
 
@@ -81,6 +85,12 @@ describe('merging', () => {
     expect(c.imap.maxLiteralBytes).toBe(0);
     expect(c.imap.maxLineBytes).toBe(DEFAULT_IMAP_LIMITS.maxLineBytes);
     expect(c.log).toEqual({ level: 'info', format: 'pretty' });
+  });
+
+  test('a partial pop3 section merges over the defaults', () => {
+    const c = v({ pop3: { maxLineBytes: 255 } });
+    expect(c.pop3).toEqual({ ...DEFAULT_POP3_LIMITS, maxLineBytes: 255 });
+    expect(DEFAULT_POP3_LIMITS).toEqual({ maxLineBytes: 1024, maxSaslLineBytes: 8192 });
   });
 
   test('a listeners list replaces the default list; listener fields have defaults', () => {
@@ -135,6 +145,9 @@ describe('errors name the key', () => {
     ['tiny backend line limit', { limits: { backendMaxLineBytes: 10 } }, 'limits.backendMaxLineBytes'],
     ['negative cache size', { auth: { cacheMaxEntries: -1 } }, 'auth.cacheMaxEntries'],
     ['imap command smaller than a line', { imap: { maxLineBytes: 8192, maxCommandBytes: 4096 } }, 'imap.maxCommandBytes'],
+    ['pop3 line shorter than RFC 2449 allows', { pop3: { maxLineBytes: 254 } }, 'pop3.maxLineBytes'],
+    ['pop3 SASL line too short', { pop3: { maxSaslLineBytes: 0 } }, 'pop3.maxSaslLineBytes'],
+    ['unknown pop3 key', { pop3: { maxCommandBytes: 4096 } }, 'pop3.maxCommandBytes'],
     ['port above 65535', { listeners: [{ protocol: 'imap', port: 1143 }, { protocol: 'imap', port: 70000 }] }, 'listeners[1].port'],
     ['negative port', { listeners: [{ protocol: 'imap', port: -1 }] }, 'listeners[0].port'],
     ['port missing', { listeners: [{ protocol: 'imap' }] }, 'listeners[0].port'],
