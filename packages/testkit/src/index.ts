@@ -9,6 +9,7 @@ export {
   type DovecotProtocol,
   type DovecotUser,
 } from './dovecot';
+export { startSlapd, sshaPassword, SlapdStartError, type Slapd, type SlapdOptions, type SlapdUser } from './slapd';
 export { startPostgres, PostgresStartError, type Postgres, type PostgresOptions } from './postgres';
 export {
   rawConnect,
