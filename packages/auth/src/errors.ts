@@ -8,7 +8,9 @@ export type AuthErrorCode =
   /** a user name that cannot be canonicalised (empty, too long, control characters) */
   | 'invalid-user-name'
   /** an option outside its documented range, caught at construction */
-  | 'invalid-option';
+  | 'invalid-option'
+  /** no directory server could be reached, or it did not answer in time */
+  | 'directory-unavailable';
 
 export class AuthError extends Error {
   constructor(

@@ -20,6 +20,8 @@ export interface SuccessCacheOptions {
 
 interface Entry {
   user: string;
+  /** What lookup() answers: `user` unless remember() was given another name. */
+  result: string;
   expiresAt: number;
 }
 
@@ -69,7 +71,7 @@ export class SuccessCache {
     return this.invalidations;
   }
 
-  /** The canonical user name if this pair was verified less than ttlMs ago. */
+  /** The name remember() was given for this pair (the canonical user name), if verified less than ttlMs ago. */
   lookup(user: string, password: string): string | undefined {
     const key = this.keyOf(user, password);
     const entry = this.entries.get(key);
@@ -82,16 +84,21 @@ export class SuccessCache {
     // password outlive the TTL after a change made elsewhere.
     this.entries.delete(key);
     this.entries.set(key, entry);
-    return entry.user;
+    return entry.result;
   }
 
-  /** Record a successful verification of `password` for `user` (canonical). */
-  remember(user: string, password: string, epoch: number): void {
+  /**
+   * Record a successful verification of `password` for `user` (canonical).
+   * `result` is what a later lookup answers, when it is not `user` itself:
+   * a directory maps the name a client logged in with (an alias, a uid) to
+   * the canonical name it read from the user's entry.
+   */
+  remember(user: string, password: string, epoch: number, result: string = user): void {
     if (this.ttlMs === 0 || this.maxEntries === 0 || epoch !== this.invalidations) return;
     const key = this.keyOf(user, password);
     const old = this.entries.get(key);
     if (old) this.drop(key, old);
-    this.entries.set(key, { user, expiresAt: this.now() + this.ttlMs });
+    this.entries.set(key, { user, result, expiresAt: this.now() + this.ttlMs });
     let keys = this.byUser.get(user);
     if (!keys) this.byUser.set(user, (keys = new Set()));
     keys.add(key);

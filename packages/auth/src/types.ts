@@ -24,7 +24,25 @@ export interface AuthRequest {
 export type AuthFailureKind = 'auth-failed' | 'auth-tempfail';
 
 export type AuthResult =
-  | { ok: true; user: string; cached: boolean }
+  | {
+      ok: true;
+      user: string;
+      cached: boolean;
+      /**
+       * Attributes read with the user's directory entry (attribute name as
+       * configured → values; [] when the entry has none), so that placement
+       * needs no second search. Absent when nothing was read: another
+       * source, or a success-cache hit.
+       */
+      attributes?: Readonly<Record<string, readonly string[]>>;
+      /**
+       * false: nobody checked the password here (auth source `backend`); the
+       * backend's own login decides. The session driver then allows only a
+       * passthrough login, where the backend sees the user's own password: a
+       * master login would let anyone in. Absent means verified.
+       */
+      verified?: boolean;
+    }
   | { ok: false; kind: AuthFailureKind; /** for the log only, never the client */ reason: string };
 
 export interface Authenticator {
