@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hashPassword } from '@mailfront/auth';
 import { createLogger } from '@mailfront/proxy-core';
-import { startServer, validateConfig, type RunningServer } from '@mailfront/server';
-import { openSqliteStore, type NewBackend, type Store } from '@mailfront/store';
+import { openStoreFromConfig, startServer, validateConfig, type RunningServer } from '@mailfront/server';
+import type { NewBackend, Store } from '@mailfront/store';
 import { makeTempDir, type TempDir } from '@mailfront/testkit';
 
 export interface MailfrontUnderTest {
@@ -24,11 +24,13 @@ export interface MailfrontUnderTest {
 export interface MailfrontOptions {
   backends: Array<Partial<NewBackend> & { name: string; host: string }>;
   users: Array<{ name: string; password: string; backend?: string }>;
-  /** Raw config merged over the test defaults (validated like a config file). */
+  /** Raw config merged over the test defaults (validated like a config file); its `store` section picks the store. */
   config?: Record<string, unknown>;
+  /** Use this store (shared with another node, say) instead of opening the configured one; stop() leaves it open. */
+  store?: Store;
 }
 
-/** mailfront in-process with its own SQLite store, log file and self-signed certificate. */
+/** mailfront in-process with its own store (SQLite unless configured or given), log file and self-signed certificate. */
 export async function startMailfront(opts: MailfrontOptions): Promise<MailfrontUnderTest> {
   const dir = await makeTempDir('mailfront-e2e-');
   const logFile = path.join(dir.path, 'mailfront.log');
@@ -46,7 +48,7 @@ export async function startMailfront(opts: MailfrontOptions): Promise<MailfrontU
     },
     { baseDir: dir.path },
   );
-  const store = openSqliteStore(config.store.path);
+  const store = opts.store ?? (await openStoreFromConfig(config));
   for (const b of opts.backends) {
     await store.addBackend({
       ports: { imap: null, pop3: null, submission: null },
@@ -91,7 +93,7 @@ export async function startMailfront(opts: MailfrontOptions): Promise<MailfrontU
     },
     async stop() {
       await server.close();
-      await store.close();
+      if (!opts.store) await store.close();
       await new Promise((r) => logStream.end(r));
       await dir.cleanup();
     },
