@@ -16,3 +16,4 @@ export { LdapDirectory } from './ldap-directory';
 export type { DirectoryEntry, LdapCheck, LdapDirectoryOptions, LdapQuery, LdapScope } from './ldap-directory';
 export { createLdapAuthenticator, toAuthResult } from './ldap-authenticator';
 export type { LdapAuthenticator, LdapAuthenticatorOptions } from './ldap-authenticator';
+export { createBackendAuthenticator } from './backend-authenticator';

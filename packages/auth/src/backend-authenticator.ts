@@ -1,0 +1,38 @@
+import type { AuthRequest, AuthResult, Authenticator } from './types';
+import { canonicalUserName } from './user-name';
+
+/**
+ * Auth source `backend`: mailfront checks no password. It accepts any
+ * well-formed name with a non-empty password, routes by name, and the
+ * backend's answer to the passthrough login stands (its NO is the client's
+ * authentication failure, with the usual failure delay).
+ *
+ * The result says `verified: false`, and the session driver then refuses a
+ * backend whose login mode is `master`: there mailfront would log in with
+ * its own master credentials and nobody would ever check the user's
+ * password. Nothing is cached: there is no verdict of ours to remember.
+ */
+export function createBackendAuthenticator(): Authenticator {
+  return {
+    authenticate(req: AuthRequest): Promise<AuthResult> {
+      let user: string;
+      try {
+        user = canonicalUserName(req.user);
+      } catch (err) {
+        return Promise.resolve({ ok: false, kind: 'auth-failed', reason: `invalid user name: ${(err as Error).message}` });
+      }
+      // A passthrough login carries no authzid: acting as someone else cannot be passed on.
+      if (req.authzid !== undefined && req.authzid !== '') {
+        let authz: string | undefined;
+        try {
+          authz = canonicalUserName(req.authzid);
+        } catch {
+          authz = undefined;
+        }
+        if (authz !== user) return Promise.resolve({ ok: false, kind: 'auth-failed', reason: 'authzid not allowed' });
+      }
+      if (req.password === '') return Promise.resolve({ ok: false, kind: 'auth-failed', reason: 'empty password' });
+      return Promise.resolve({ ok: true, user, cached: false, verified: false });
+    },
+  };
+}
