@@ -237,8 +237,14 @@ export class SessionDriver implements SessionEnv {
       if (!auth.ok) throw failure(auth.kind, auth.reason);
       authUser = auth.user;
       cached = auth.cached;
-      const loc = await this.svc.locator.locate(auth.user, this.desc.name);
+      // Directory attributes read at login let the locator skip a second search.
+      const loc = await this.svc.locator.locate(auth.user, this.desc.name, auth.attributes ? { attributes: auth.attributes } : undefined);
       if (!loc.ok) throw failure(loc.kind === 'tempfail' ? 'auth-tempfail' : 'no-backend', loc.reason);
+      if (auth.verified === false && loc.backend.login !== 'passthrough') {
+        // Nobody checked the password (auth source `backend`), and a master
+        // login would not show it to the backend either: anyone would get in.
+        throw failure('internal', `refusing ${loc.backend.login} login to backend ${loc.backend.name}: the auth source verifies no password, only passthrough backends may follow`);
+      }
       this.backend = loc.backend;
       if (abort.signal.aborted) throw failure('internal', 'client went away');
       const forward = loc.backend.trusted
