@@ -15,7 +15,8 @@ beforeAll(async () => {
     backends: [],
     users: [{ name: 'ann@example.org', password: 'ann-pw' }],
     config: {
-      limits: { loginTimeoutMs: 800, maxBadCommands: 3, maxAuthAttempts: 2 },
+      // Long enough for two scrypt checks on a busy 2-core machine, short enough to wait for.
+      limits: { loginTimeoutMs: 2000, maxBadCommands: 3, maxAuthAttempts: 2 },
       auth: { failureDelayMs: 50 },
       listeners: [
         { protocol: 'imap', host: '127.0.0.1', port: 0, tls: 'starttls' },
@@ -46,8 +47,8 @@ test('too many bad commands: BYE and close', async () => {
 test('a client that never logs in is closed at the login timeout with BYE', async () => {
   const c = await connect();
   const t0 = Date.now();
-  expect(await c.readLine(3_000)).toBe('* BYE Disconnected for inactivity.');
-  expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
+  expect(await c.readLine(5_000)).toBe('* BYE Disconnected for inactivity.');
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(1_800);
   await c.waitForClose();
 });
 
@@ -55,7 +56,7 @@ test('a slowloris client sending a byte at a time is closed at the login timeout
   const c = await connect();
   const drip = setInterval(() => void c.write('a').catch(() => undefined), 50);
   try {
-    expect(await c.readLine(3_000)).toBe('* BYE Disconnected for inactivity.');
+    expect(await c.readLine(5_000)).toBe('* BYE Disconnected for inactivity.');
   } finally {
     clearInterval(drip);
   }
