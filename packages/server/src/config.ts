@@ -4,6 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { DEFAULT_CORE_LIMITS, type CoreLimits } from '@mailfront/proxy-core';
 import { DEFAULT_IMAP_LIMITS, type ImapLimits } from '@mailfront/imap';
+import { checkTemplate, parseLdapUrl } from '@mailfront/auth';
 import { DEFAULT_POP3_LIMITS, type Pop3Limits } from '@mailfront/pop3';
 import { POSTGRES_STORE_DEFAULTS } from '@mailfront/store';
 import { DEFAULT_EXTENSIONS, DEFAULT_SUBMISSION_LIMITS, RELAYABLE_EXTENSIONS, type RelayableExtension, type SubmissionLimits } from '@mailfront/submission';
@@ -55,6 +56,40 @@ export interface ProxyProtocolConfig {
   headerTimeoutMs: number;
 }
 
+export type AuthSource = 'sqlite' | 'ldap' | 'backend';
+export type LdapScope = 'base' | 'one' | 'sub';
+
+/** The directory: auth source `ldap`, and placement from a directory attribute. See docs/config.md. */
+export interface LdapConfig {
+  /** Tried in order for each new connection. */
+  urls: string[];
+  /** ldap:// URLs: StartTLS before anything else, or fail. Default true. */
+  startTls: boolean;
+  /** PEM CA bundle for the directory's certificate; null = Node's default CAs. */
+  caFile: string | null;
+  /** Service DN for searches; null = anonymous searches. */
+  bindDn: string | null;
+  /** File whose first line is the service DN's password; required with bindDn. */
+  bindPasswordFile: string | null;
+  /** Search base; required unless dnTemplate is set. */
+  baseDn: string | null;
+  scope: LdapScope;
+  /** Search filter with %u; null when dnTemplate is used instead. */
+  filter: string | null;
+  /** Direct bind: the user's DN with %u; null = search with filter. */
+  dnTemplate: string | null;
+  /** Attribute whose (lower-cased) value is the canonical user name. Default mail. */
+  userAttribute: string;
+  /** Attribute naming the user's backend (name or host); null = placement from the store only. Default mailHost. */
+  placementAttribute: string | null;
+  connectTimeoutMs: number;
+  timeoutMs: number;
+  /** Connections per pool (searches; user binds). */
+  poolSize: number;
+  /** Placement lookups: how long a value (positive) or its absence (negative) is remembered; 0 = not at all. */
+  cache: { positiveTtlMs: number; negativeTtlMs: number };
+}
+
 /** The core limits minus authFailureDelayMs, which lives in auth.failureDelayMs. */
 export type LimitsConfig = Omit<CoreLimits, 'authFailureDelayMs'>;
 
@@ -97,7 +132,9 @@ export interface MailfrontConfig {
   /** The name in the self-signed certificate, and the SMTP greeting and EHLO name. */
   hostname: string;
   listeners: ListenerConfig[];
-  auth: { source: 'sqlite'; failureDelayMs: number; cacheTtlMs: number; cacheMaxEntries: number };
+  auth: { source: AuthSource; failureDelayMs: number; cacheTtlMs: number; cacheMaxEntries: number };
+  /** null: no directory. Required when auth.source is ldap. */
+  ldap: LdapConfig | null;
   limits: LimitsConfig;
   imap: ImapLimits;
   pop3: Pop3Limits;
@@ -173,6 +210,7 @@ export const DEFAULT_CONFIG: MailfrontConfig = deepFreeze({
     cacheTtlMs: 60_000,
     cacheMaxEntries: 10_000,
   },
+  ldap: null,
   limits: defaultLimits(),
   imap: { ...DEFAULT_IMAP_LIMITS },
   pop3: { ...DEFAULT_POP3_LIMITS },
@@ -314,7 +352,7 @@ function host(v: unknown, path: KeyPath): string {
 
 // ---------------------------------------------------------------------------
 
-const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'limits', 'imap', 'pop3', 'submission', 'log', 'proxyProtocol', 'penalties'] as const;
+const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'ldap', 'limits', 'imap', 'pop3', 'submission', 'log', 'proxyProtocol', 'penalties'] as const;
 const PROTOCOLS: readonly ListenerProtocol[] = ['imap', 'pop3', 'submission'];
 const LISTENER_TLS: readonly ListenerTlsMode[] = ['starttls', 'implicit', 'none'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -572,6 +610,114 @@ function storeConfig(v: unknown, dataDir: string, base: string): StoreConfig {
   };
 }
 
+/** Matches inetOrgPerson users by uid or mail; used when neither filter nor dnTemplate is set. */
+export const DEFAULT_LDAP_FILTER = '(&(objectClass=inetOrgPerson)(|(uid=%u)(mail=%u)))';
+
+/** The ldap section's defaults; urls and (for a search) baseDn have none. */
+export const LDAP_DEFAULTS = deepFreeze({
+  startTls: true,
+  scope: 'sub' as LdapScope,
+  userAttribute: 'mail',
+  placementAttribute: 'mailHost',
+  connectTimeoutMs: 3_000,
+  timeoutMs: 5_000,
+  poolSize: 4,
+  cache: { positiveTtlMs: 300_000, negativeTtlMs: 60_000 },
+});
+
+const LDAP_KEYS = [
+  'urls',
+  'startTls',
+  'caFile',
+  'bindDn',
+  'bindPasswordFile',
+  'baseDn',
+  'scope',
+  'filter',
+  'dnTemplate',
+  'userAttribute',
+  'placementAttribute',
+  'connectTimeoutMs',
+  'timeoutMs',
+  'poolSize',
+  'cache',
+] as const;
+
+// RFC 4512 §1.4: descr = keystring (a letter, then letters, digits, hyphens).
+const ATTRIBUTE_NAME = /^[A-Za-z][A-Za-z0-9-]*$/;
+
+function attributeName(v: unknown, path: KeyPath): string {
+  const s = text(v, path);
+  if (!ATTRIBUTE_NAME.test(s)) throw new ConfigError(path, `must be an LDAP attribute name (a letter, then letters, digits, -), got ${describe(s)}`);
+  return s;
+}
+
+function ldapSection(v: unknown, base: string): LdapConfig | null {
+  if (v === undefined || v === null) return null;
+  const r = section(v, ['ldap'], LDAP_KEYS);
+  const d = LDAP_DEFAULTS;
+  const key = (k: string): KeyPath => ['ldap', k];
+
+  if (r.urls === undefined) throw new ConfigError(key('urls'), 'is required: a list of ldap:// or ldaps:// URLs, tried in order');
+  if (!Array.isArray(r.urls) || r.urls.length === 0) throw new ConfigError(key('urls'), `must be a non-empty list of URLs, got ${describe(r.urls)}`);
+  const urls = r.urls.map((u, i) => {
+    const path: KeyPath = ['ldap', 'urls', i];
+    const s = text(u, path);
+    try {
+      parseLdapUrl(s);
+    } catch (err) {
+      throw new ConfigError(path, (err as Error).message);
+    }
+    return s;
+  });
+
+  const optionalText = (k: string) => (r[k] === undefined || r[k] === null ? null : text(r[k], key(k)));
+  const bindDn = optionalText('bindDn');
+  const bindPasswordFile = r.bindPasswordFile === undefined || r.bindPasswordFile === null ? null : filePath(r.bindPasswordFile, key('bindPasswordFile'), base);
+  if (bindDn !== null && bindPasswordFile === null) throw new ConfigError(key('bindPasswordFile'), 'is required with bindDn (a file whose first line is the password)');
+  if (bindDn === null && bindPasswordFile !== null) throw new ConfigError(key('bindDn'), 'is required with bindPasswordFile');
+
+  const dnTemplate = optionalText('dnTemplate');
+  let filter = optionalText('filter');
+  if (dnTemplate !== null && filter !== null) {
+    throw new ConfigError(key('filter'), 'and dnTemplate exclude each other: search with a filter, or bind directly to a DN made from the template');
+  }
+  if (dnTemplate === null) filter ??= DEFAULT_LDAP_FILTER;
+  const template = filter !== null ? { k: 'filter', kind: 'filter' as const, t: filter } : { k: 'dnTemplate', kind: 'dn' as const, t: dnTemplate! };
+  const problem = checkTemplate(template.kind, template.t);
+  if (problem) throw new ConfigError(key(template.k), problem);
+
+  const baseDn = optionalText('baseDn');
+  if (filter !== null && baseDn === null) throw new ConfigError(key('baseDn'), 'is required to search for users (or set dnTemplate to bind directly)');
+
+  const c = section(r.cache, ['ldap', 'cache'], ['positiveTtlMs', 'negativeTtlMs']);
+  const ttl = (k: 'positiveTtlMs' | 'negativeTtlMs') => (c[k] === undefined ? d.cache[k] : integer(c[k], ['ldap', 'cache', k], 0, MAX_TIMER_MS, ' ms'));
+
+  return {
+    urls,
+    startTls: r.startTls === undefined ? d.startTls : boolean(r.startTls, key('startTls')),
+    caFile: r.caFile === undefined || r.caFile === null ? null : filePath(r.caFile, key('caFile'), base),
+    bindDn,
+    bindPasswordFile,
+    baseDn,
+    scope: r.scope === undefined ? d.scope : oneOf(r.scope, key('scope'), ['base', 'one', 'sub'] as const),
+    filter,
+    dnTemplate,
+    userAttribute: r.userAttribute === undefined ? d.userAttribute : attributeName(r.userAttribute, key('userAttribute')),
+    placementAttribute:
+      r.placementAttribute === undefined
+        ? d.placementAttribute
+        : r.placementAttribute === null
+          ? null
+          : attributeName(r.placementAttribute, key('placementAttribute')),
+    connectTimeoutMs: r.connectTimeoutMs === undefined ? d.connectTimeoutMs : integer(r.connectTimeoutMs, key('connectTimeoutMs'), 1, MAX_TIMER_MS, ' ms'),
+    timeoutMs: r.timeoutMs === undefined ? d.timeoutMs : integer(r.timeoutMs, key('timeoutMs'), 1, MAX_TIMER_MS, ' ms'),
+    // Each login holds a connection for one round trip or two: a few serve many logins a second.
+    poolSize: r.poolSize === undefined ? d.poolSize : integer(r.poolSize, key('poolSize'), 1, 64),
+    cache: { positiveTtlMs: ttl('positiveTtlMs'), negativeTtlMs: ttl('negativeTtlMs') },
+  };
+}
+
 /**
  * Check a parsed configuration and fill in defaults. Partial sections merge
  * over the defaults; a `listeners` list replaces the default list. Relative
@@ -605,12 +751,15 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
 
   const a = section(r.auth, ['auth'], ['source', 'failureDelayMs', 'cacheTtlMs', 'cacheMaxEntries']);
   const auth: MailfrontConfig['auth'] = {
-    source: a.source === undefined ? 'sqlite' : oneOf(a.source, ['auth', 'source'], ['sqlite'] as const),
+    source: a.source === undefined ? 'sqlite' : oneOf(a.source, ['auth', 'source'], ['sqlite', 'ldap', 'backend'] as const),
     failureDelayMs: a.failureDelayMs === undefined ? d.auth.failureDelayMs : integer(a.failureDelayMs, ['auth', 'failureDelayMs'], 0, MAX_TIMER_MS, ' ms'),
     cacheTtlMs: a.cacheTtlMs === undefined ? d.auth.cacheTtlMs : integer(a.cacheTtlMs, ['auth', 'cacheTtlMs'], 0, MAX_TIMER_MS, ' ms'),
     cacheMaxEntries:
       a.cacheMaxEntries === undefined ? d.auth.cacheMaxEntries : integer(a.cacheMaxEntries, ['auth', 'cacheMaxEntries'], 0, Number.MAX_SAFE_INTEGER),
   };
+
+  const ldap = ldapSection(r.ldap, base);
+  if (auth.source === 'ldap' && ldap === null) throw new ConfigError(['ldap'], 'is required when auth.source is ldap');
 
   const limits = numbers(r.limits, ['limits'], { ...d.limits }, LIMIT_RANGES);
   const imap = numbers(r.imap, ['imap'], { ...d.imap }, IMAP_RANGES);
@@ -640,6 +789,7 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
     hostname,
     listeners: listenerList,
     auth,
+    ldap,
     limits,
     imap,
     pop3,
@@ -671,6 +821,15 @@ export function configWarnings(config: MailfrontConfig): string[] {
     out.push("store.ssl.insecure: the PostgreSQL server's certificate is not verified");
   }
   if (config.auth.failureDelayMs === 0) out.push('auth.failureDelayMs is 0: password guessing is not slowed down');
+  if (config.auth.source === 'backend') {
+    out.push('auth.source is backend: mailfront checks no password itself; logins to backends with login mode master are refused');
+  }
+  if (config.ldap && !config.ldap.startTls) {
+    config.ldap.urls.forEach((u, i) => {
+      const host = u.replace(/^ldap:\/\/\[?([^\]/:]*).*$/i, '$1');
+      if (/^ldap:/i.test(u) && !isLoopback(host)) out.push(`ldap.urls[${i}]: ${u} without startTls: passwords cross the network in clear`);
+    });
+  }
   return out;
 }
 

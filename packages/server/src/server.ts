@@ -1,11 +1,9 @@
 import * as fs from 'node:fs';
 import { BlockList, isIPv6 } from 'node:net';
 import * as path from 'node:path';
-import { createStoreAuthenticator } from '@mailfront/auth';
 import { imapProtocol } from '@mailfront/imap';
 import { pop3Protocol } from '@mailfront/pop3';
 import { submissionProtocol } from '@mailfront/submission';
-import { createLocator } from '@mailfront/locator';
 import {
   createListener,
   createLogger,
@@ -20,6 +18,7 @@ import {
 import type { Protocol, Store } from '@mailfront/store';
 import { ensureSelfSigned } from './certs';
 import type { MailfrontConfig } from './config';
+import { buildAccessServices } from './directory';
 import { openStoreFromConfig } from './open-store';
 
 export interface StartOptions {
@@ -78,10 +77,11 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
   const ownStore = !opts.store;
   const cert = clientCertificate(config, log);
   const registry = new SessionRegistry();
-  const auth = createStoreAuthenticator(store, { cacheTtlMs: config.auth.cacheTtlMs, cacheMaxEntries: config.auth.cacheMaxEntries });
+  // auth.source and the ldap section decide who may log in and where they go.
+  const access = buildAccessServices(config, store);
   const svc: ProxyServices = {
-    auth,
-    locator: createLocator(store),
+    auth: access.auth,
+    locator: access.locator,
     log,
     limits: Object.freeze({ ...config.limits, authFailureDelayMs: config.auth.failureDelayMs }),
     registry,
@@ -104,6 +104,7 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     }
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
+    access.close();
     if (ownStore) await store.close();
     throw e;
   }
@@ -132,6 +133,7 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
         const until = Date.now() + 2_000;
         while (registry.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
         await stopAccepting;
+        access.close();
         if (ownStore) await store.close();
         log.info('mailfront stopped');
       })();

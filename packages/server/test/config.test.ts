@@ -180,7 +180,7 @@ describe('errors name the key', () => {
     ['unknown store.ssl key', { store: { kind: 'postgres', ssl: { ca: 'ca.pem' } } }, 'store.ssl.ca'],
     ['a password instead of a password file', { store: { kind: 'postgres', password: 'hunter2' } }, 'store.password'],
     ['empty store path', { store: { path: '' } }, 'store.path'],
-    ['unknown auth source', { auth: { source: 'ldap' } }, 'auth.source'],
+    ['unknown auth source', { auth: { source: 'kerberos' } }, 'auth.source'],
     ['tls without key', { tls: { cert: 'c.pem' } }, 'tls.key'],
     ['tls of the wrong type', { tls: 'on' }, 'tls'],
     ['dataDir not a string', { dataDir: 5 }, 'dataDir'],
@@ -452,6 +452,94 @@ describe('store: postgres', () => {
   test('docs/config.md documents every postgres store key', () => {
     const doc = readFileSync(join(ROOT, 'docs/config.md'), 'utf8');
     const keys = ['store.kind', 'store.url', 'store.host', 'store.port', 'store.database', 'store.user', 'store.passwordFile', 'store.ssl', 'store.ssl.caFile', 'store.ssl.insecure', 'store.poolSize', 'store.connectTimeoutMs', 'store.statementTimeoutMs'];
+    for (const key of keys) expect([key, doc.includes('`' + key + '`')]).toEqual([key, true]);
+  });
+});
+
+describe('auth.source and ldap', () => {
+  const LDAP = { urls: ['ldap://ldap.example.org/'], baseDn: 'dc=example,dc=org' };
+
+  test('sources: sqlite (default), ldap, backend; ldap is null unless configured', () => {
+    expect(v({}).ldap).toBeNull();
+    expect(v({ auth: { source: 'backend' } }).auth.source).toBe('backend');
+    expect(v({ auth: { source: 'ldap' }, ldap: LDAP }).auth.source).toBe('ldap');
+    expect(keyOf({ auth: { source: 'kerberos' } })).toBe('auth.source');
+  });
+
+  test('defaults of the ldap section', () => {
+    expect(v({ ldap: LDAP }).ldap).toEqual({
+      urls: ['ldap://ldap.example.org/'],
+      startTls: true,
+      caFile: null,
+      bindDn: null,
+      bindPasswordFile: null,
+      baseDn: 'dc=example,dc=org',
+      scope: 'sub',
+      filter: '(&(objectClass=inetOrgPerson)(|(uid=%u)(mail=%u)))',
+      dnTemplate: null,
+      userAttribute: 'mail',
+      placementAttribute: 'mailHost',
+      connectTimeoutMs: 3000,
+      timeoutMs: 5000,
+      poolSize: 4,
+      cache: { positiveTtlMs: 300000, negativeTtlMs: 60000 },
+    });
+  });
+
+  test('files resolve against the config directory; placementAttribute null turns directory placement off', () => {
+    const c = v({ ldap: { ...LDAP, caFile: 'ca.pem', bindDn: 'cn=mailfront,dc=example,dc=org', bindPasswordFile: 'ldap.pw', placementAttribute: null } }).ldap!;
+    expect(c.caFile).toBe('/srv/mailfront/ca.pem');
+    expect(c.bindPasswordFile).toBe('/srv/mailfront/ldap.pw');
+    expect(c.placementAttribute).toBeNull();
+  });
+
+  test('direct bind: a dnTemplate instead of a filter needs no baseDn', () => {
+    const c = v({ ldap: { urls: ['ldaps://ldap.example.org/'], dnTemplate: 'uid=%u,ou=people,dc=example,dc=org', userAttribute: 'uid' } }).ldap!;
+    expect(c).toMatchObject({ filter: null, dnTemplate: 'uid=%u,ou=people,dc=example,dc=org', baseDn: null });
+  });
+
+  test.each([
+    ['auth.source ldap without a directory', { auth: { source: 'ldap' } }, 'ldap'],
+    ['no urls', { ldap: { baseDn: 'dc=x' } }, 'ldap.urls'],
+    ['an empty url list', { ldap: { ...LDAP, urls: [] } }, 'ldap.urls'],
+    ['an http URL', { ldap: { ...LDAP, urls: ['ldap://a/', 'http://b/'] } }, 'ldap.urls[1]'],
+    ['an LDAP URL with a DN and filter', { ldap: { ...LDAP, urls: ['ldap://a/dc=x??sub?(uid=*)'] } }, 'ldap.urls[0]'],
+    ['a search without baseDn', { ldap: { urls: ['ldap://a/'] } }, 'ldap.baseDn'],
+    ['filter and dnTemplate together', { ldap: { ...LDAP, filter: '(uid=%u)', dnTemplate: 'uid=%u,dc=x' } }, 'ldap.filter'],
+    ['a filter without %u', { ldap: { ...LDAP, filter: '(uid=alice)' } }, 'ldap.filter'],
+    ['a filter with an unknown placeholder', { ldap: { ...LDAP, filter: '(uid=%n)' } }, 'ldap.filter'],
+    ['an unbalanced filter', { ldap: { ...LDAP, filter: '(&(uid=%u)' } }, 'ldap.filter'],
+    ['a dnTemplate without %u in its first RDN', { ldap: { urls: ['ldap://a/'], dnTemplate: 'ou=people,uid=%u' } }, 'ldap.dnTemplate'],
+    ['bindDn without a password file', { ldap: { ...LDAP, bindDn: 'cn=x' } }, 'ldap.bindPasswordFile'],
+    ['a password file without bindDn', { ldap: { ...LDAP, bindPasswordFile: 'x.pw' } }, 'ldap.bindDn'],
+    ['a bad scope', { ldap: { ...LDAP, scope: 'subtree' } }, 'ldap.scope'],
+    ['an attribute name with a space', { ldap: { ...LDAP, userAttribute: 'mail host' } }, 'ldap.userAttribute'],
+    ['a placement attribute filter', { ldap: { ...LDAP, placementAttribute: '(mailHost=*)' } }, 'ldap.placementAttribute'],
+    ['poolSize 0', { ldap: { ...LDAP, poolSize: 0 } }, 'ldap.poolSize'],
+    ['timeoutMs 0', { ldap: { ...LDAP, timeoutMs: 0 } }, 'ldap.timeoutMs'],
+    ['a negative cache TTL', { ldap: { ...LDAP, cache: { negativeTtlMs: -1 } } }, 'ldap.cache.negativeTtlMs'],
+    ['an unknown cache key', { ldap: { ...LDAP, cache: { ttlMs: 1 } } }, 'ldap.cache.ttlMs'],
+    ['a typo', { ldap: { ...LDAP, startTLS: true } }, 'ldap.startTLS'],
+  ])('%s is refused, naming the key', (_what, raw, key) => {
+    expect(keyOf(raw)).toBe(key);
+  });
+
+  test('the refusal says what is wrong with the template', () => {
+    expect(errorOf(() => v({ ldap: { ...LDAP, filter: '(uid=%n)' } })).detail).toBe('unknown placeholder %n: only %u (the login name) and %% are known');
+  });
+
+  test('warnings: auth.source backend; a directory across the network without StartTLS', () => {
+    expect(configWarnings(v({ auth: { source: 'backend' } }))).toContainEqual(expect.stringMatching(/checks no password itself; logins to backends with login mode master are refused/));
+    const ldapWarnings = (ldap: object) => configWarnings(v({ ldap: { ...LDAP, ...ldap } })).filter((w) => w.startsWith('ldap'));
+    expect(ldapWarnings({ startTls: false })).toEqual(['ldap.urls[0]: ldap://ldap.example.org/ without startTls: passwords cross the network in clear']);
+    expect(ldapWarnings({ startTls: false, urls: ['ldaps://ldap.example.org/', 'ldap://127.0.0.1:389/'] })).toEqual([]);
+    expect(ldapWarnings({})).toEqual([]);
+  });
+
+  test('docs/config.md documents every ldap key', () => {
+    const doc = readFileSync(join(ROOT, 'docs/config.md'), 'utf8');
+    const c = v({ ldap: LDAP }).ldap!;
+    const keys = [...Object.keys(c).map((k) => `ldap.${k}`), 'ldap.cache.positiveTtlMs', 'ldap.cache.negativeTtlMs'];
     for (const key of keys) expect([key, doc.includes('`' + key + '`')]).toEqual([key, true]);
   });
 });

@@ -69,6 +69,11 @@ function summary(config: MailfrontConfig, source: string): string {
       (x) => `  ${x.protocol.padEnd(10)} ${`${x.host.includes(':') ? `[${x.host}]` : x.host}:${x.port}`.padEnd(22)} tls=${x.tls.padEnd(8)} ${x.allowPlaintextAuth ? 'plaintext auth allowed' : 'auth only over TLS'}`,
     ),
     `auth:       ${config.auth.source}, failure delay ${config.auth.failureDelayMs} ms, cache ${config.auth.cacheTtlMs} ms × ${config.auth.cacheMaxEntries} entries`,
+    ...(config.ldap
+      ? [
+          `ldap:       ${config.ldap.urls.join(' ')}${config.ldap.startTls ? ' (StartTLS on ldap://)' : ''}, ${config.ldap.dnTemplate !== null ? `bind to ${config.ldap.dnTemplate}` : `search ${config.ldap.baseDn} ${config.ldap.filter}`}, user ${config.ldap.userAttribute}, placement ${config.ldap.placementAttribute ?? 'from the store only'}`,
+        ]
+      : []),
     `limits:     login ${l.loginTimeoutMs} ms, ${l.maxBadCommands} bad commands, ${l.maxAuthAttempts} auth attempts, idle ${l.idleTimeoutMs} ms`,
     `backend:    connect ${l.backendConnectTimeoutMs} ms, login ${l.backendLoginTimeoutMs} ms, line ${l.backendMaxLineBytes} bytes, proxy ttl ${l.proxyTtl}`,
     `imap:       line ${config.imap.maxLineBytes} bytes, literal ${config.imap.maxLiteralBytes} bytes, command ${config.imap.maxCommandBytes} bytes`,
