@@ -3,7 +3,7 @@ import { BlockList, isIPv6 } from 'node:net';
 import * as path from 'node:path';
 import { imapProtocol } from '@mailfront/imap';
 import { pop3Protocol } from '@mailfront/pop3';
-import { submissionProtocol } from '@mailfront/submission';
+import { checkSubmissionBackends, submissionProtocol } from '@mailfront/submission';
 import {
   createListener,
   createLogger,
@@ -35,6 +35,31 @@ export interface RunningServer {
   openConnections(): Promise<number>;
   /** Stop accepting, give live sessions `graceMs` to end, then close them politely. */
   close(opts?: { graceMs?: number }): Promise<void>;
+}
+
+/**
+ * submission.extensions are promised to clients on the backends' behalf: say at
+ * start which backend would break that promise (each login checks it again
+ * after AUTH and refuses the session).
+ */
+async function checkSubmissionAtStart(config: MailfrontConfig, store: Store, log: Logger, signal: AbortSignal): Promise<void> {
+  try {
+    const results = await checkSubmissionBackends(await store.listBackends(), {
+      hostname: config.hostname,
+      policy: { extensions: config.submission.extensions, maxMessageBytes: config.submission.maxMessageBytes },
+      connectTimeoutMs: config.limits.backendConnectTimeoutMs,
+      timeoutMs: config.limits.backendLoginTimeoutMs,
+      maxLineBytes: config.limits.backendMaxLineBytes,
+      signal,
+    });
+    for (const r of results) {
+      if (r.error) log.warn({ backend: r.backend, err: r.error }, 'submission backend not checked');
+      else if (r.missing.length) log.error({ backend: r.backend, missing: r.missing }, 'submission backend lacks what clients are told; its logins will fail');
+      else log.info({ backend: r.backend }, 'submission backend offers every advertised extension');
+    }
+  } catch (e) {
+    log.warn({ err: e instanceof Error ? e.message : String(e) }, 'submission backend check failed');
+  }
 }
 
 function descriptorFor(protocol: Protocol, config: MailfrontConfig): ProtocolDescriptor {
@@ -115,6 +140,10 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
   });
   for (const b of bound) log.info({ protocol: b.protocol, host: b.host, port: b.port, tls: b.tls }, 'listening');
   log.info({ store: store.kind, cert: cert.source }, 'mailfront started');
+  const startChecks = new AbortController();
+  const checking = config.listeners.some((l) => l.protocol === 'submission')
+    ? checkSubmissionAtStart(config, store, log, startChecks.signal)
+    : Promise.resolve();
 
   let closing: Promise<void> | undefined;
   return {
@@ -132,6 +161,8 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
         // Let the goodbyes flush before the store goes away.
         const until = Date.now() + 2_000;
         while (registry.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+        startChecks.abort();
+        await checking;
         await stopAccepting;
         access.close();
         if (ownStore) await store.close();

@@ -361,9 +361,19 @@ t.quit()
       await c.close();
       const line = await other.waitForLog(/"msg":"login failed"/);
       expect(line).toContain('backend does not offer what clients are told (submission.extensions): SMTPUTF8');
+      // The start-up check had said so already, before any user tried.
+      const atStart = JSON.parse(await other.waitForLog(/"msg":"submission backend lacks what clients are told/)) as { level: string; missing: string[] };
+      expect(atStart).toMatchObject({ level: 'error', missing: ['SMTPUTF8'] });
     } finally {
       await other.stop();
     }
+  });
+
+  test('at start, every submission backend was greeted and checked against submission.extensions', async () => {
+    for (const name of ['trusted', 'untrusted', 'master']) {
+      await mf.waitForLog(new RegExp(`"backend":"${name}".*"msg":"submission backend offers every advertised extension"`));
+    }
+    expect(await mf.waitForLog(/"backend":"down".*"msg":"submission backend not checked"/)).toContain('connect');
   });
 
   test('passwords never reach mailfront’s log', () => {

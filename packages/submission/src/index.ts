@@ -19,6 +19,7 @@ export {
   type RelayableExtension,
 } from './capabilities';
 export { replies as submissionReplies } from './replies';
+export { checkSubmissionBackends, submissionProbe, type BackendCheck, type CheckOptions, type SubmissionProbeState } from './backend-check';
 
 export interface SubmissionOptions extends Partial<SubmissionLimits> {
   /** Our name: in the 220 greeting, the EHLO reply and our EHLO to backends. */
