@@ -218,17 +218,9 @@ export class LdapDirectory {
    * depend on the order the server returns them in.
    */
   private withCanonicalName(entry: DirectoryEntry): LdapCheck {
-    const values = entry.attributes[this.o.userAttribute] ?? [];
-    const names: string[] = [];
-    for (const v of values) {
-      try {
-        names.push(canonicalUserName(v));
-      } catch {
-        // unusable value; others may do
-      }
-    }
-    names.sort();
-    if (names.length === 0) {
+    const user = this.canonicalNameOf(entry);
+    if (user === undefined) {
+      const values = entry.attributes[this.o.userAttribute] ?? [];
       return {
         result: 'bad-entry',
         dn: entry.dn,
@@ -236,7 +228,25 @@ export class LdapDirectory {
         attributes: entry.attributes,
       };
     }
-    return { result: 'ok', dn: entry.dn, user: names[0]!, attributes: entry.attributes };
+    return { result: 'ok', dn: entry.dn, user, attributes: entry.attributes };
+  }
+
+  /** The canonical user name an entry gives (see withCanonicalName); undefined if it has no usable value. */
+  canonicalNameOf(entry: DirectoryEntry): string | undefined {
+    const names: string[] = [];
+    for (const v of entry.attributes[this.o.userAttribute] ?? []) {
+      try {
+        names.push(canonicalUserName(v));
+      } catch {
+        // unusable value; others may do
+      }
+    }
+    return names.sort()[0];
+  }
+
+  /** The attribute the canonical name comes from, for display. */
+  get userAttribute(): string {
+    return this.o.userAttribute;
   }
 
   /**

@@ -115,6 +115,16 @@ export function promptHidden(io: CliIo, prompt: string): Promise<string> {
 }
 
 /**
+ * An existing password, to check it (`ldap test`): from `file` (first line),
+ * else typed once without echo on a terminal, or the first line of a pipe.
+ */
+export async function readPassword(io: CliIo, file: string | undefined): Promise<string> {
+  if (file !== undefined) return readSecretFile('--password-file', file, io.cwd);
+  if (io.stdin.isTTY) return refuseEmpty(await promptHidden(io, 'Password: '), '');
+  return refuseEmpty(await readStdinLine(io.stdin as Stdin), 'on stdin');
+}
+
+/**
  * A new password: from `file` (first line), else from stdin: typed twice
  * without echo on a terminal, or the first line of a pipe. Never empty.
  */

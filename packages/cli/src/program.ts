@@ -7,6 +7,7 @@ import { register as backendRemove } from './commands/backend-remove';
 import { register as backendState } from './commands/backend-state';
 import { register as certGenerate } from './commands/cert-generate';
 import { register as configCheck } from './commands/config-check';
+import { register as ldapTest } from './commands/ldap-test';
 import { register as serve } from './commands/serve';
 import { register as userAdd } from './commands/user-add';
 import { register as userList } from './commands/user-list';
@@ -79,6 +80,9 @@ Configuration reference: docs/config.md. Command reference: docs/cli.md.`,
 
   const config = program.command('config').description('the configuration file: check');
   configCheck(config, ctx);
+
+  const ldap = program.command('ldap').description('the directory (ldap section): test a login step by step');
+  ldapTest(ldap, ctx);
 
   return { program, ctx };
 }
