@@ -1,4 +1,4 @@
-import { decodeSaslPlain, type ClientStep, type LoginOutcome, type SessionEnv } from '@mailfront/proxy-core';
+import { decodeSaslPlain, type ClientStep, type LoginOutcome, type SessionEnv, type Transition as CoreTransition } from '@mailfront/proxy-core';
 import { preLoginCapabilities } from './capabilities';
 import { acceptsLiterals, isPreLoginCommand } from './commands';
 import type { ImapArg, ImapCommand, InvalidReason } from './parser';
@@ -19,10 +19,7 @@ export type ImapSessionState =
   | { at: 'relay' }
   | { at: 'closed' };
 
-export interface Transition {
-  next: ImapSessionState;
-  steps: ClientStep[];
-}
+export type Transition = CoreTransition<ImapSessionState>;
 
 type Env = Pick<SessionEnv, 'tls' | 'starttlsAvailable' | 'authAllowed'>;
 

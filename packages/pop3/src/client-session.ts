@@ -1,65 +1,45 @@
-import type { ByeReason, ClientSession, ClientStep, LoginOutcome, SessionEnv } from '@mailfront/proxy-core';
+import { StepSession, type ByeReason, type LoginOutcome, type SessionEnv } from '@mailfront/proxy-core';
 import type { Pop3Limits } from './limits';
 import { Pop3Parser } from './parser';
 import { replies } from './replies';
 import { greet, onCommand, onInvalid, onLoginDone, onSaslLine, type Pop3SessionState, type Transition } from './session';
 
-/** Glue between the parser, the pure session transitions and the core's driver. */
-export class Pop3ClientSession implements ClientSession {
-  private state: Pop3SessionState = { at: 'greeting' };
-  private parser: Pop3Parser;
-  private readonly queue: ClientStep[] = [];
-
+/** Glue between the parser and the pure session transitions (the queue lives in StepSession). */
+export class Pop3ClientSession extends StepSession<Pop3SessionState, Pop3Parser> {
   constructor(
     private readonly env: SessionEnv,
     private readonly limits: Pop3Limits,
   ) {
-    this.parser = new Pop3Parser(limits);
+    super({ at: 'greeting' }, new Pop3Parser(limits));
   }
 
-  feed(chunk: Buffer): void {
-    this.parser.push(chunk);
+  protected newParser(): Pop3Parser {
+    return new Pop3Parser(this.limits);
   }
 
-  next(): ClientStep | null {
-    for (;;) {
-      const queued = this.queue.shift();
-      if (queued) return queued;
-      const s = this.state;
-      if (s.at === 'greeting') {
-        this.apply(greet());
-        continue;
-      }
-      if (s.at !== 'command' && s.at !== 'sasl') return null;
-      const r = this.parser.next(s.at === 'sasl' ? 'line' : 'command');
-      if (r === null) return null;
-      switch (r.type) {
-        case 'command':
-          this.apply(onCommand(s, r.command, this.env));
-          break;
-        case 'line':
-          this.apply(onSaslLine(s, r.line.toString('latin1')));
-          break;
-        case 'invalid':
-          this.apply(onInvalid(s, r));
-          break;
-      }
+  protected advance(): Transition | null {
+    const s = this.state;
+    if (s.at === 'greeting') return greet();
+    if (s.at !== 'command' && s.at !== 'sasl') return null;
+    const r = this.parser.next(s.at === 'sasl' ? 'line' : 'command');
+    if (r === null) return null;
+    switch (r.type) {
+      case 'command':
+        return onCommand(s, r.command, this.env);
+      case 'line':
+        return onSaslLine(s, r.line.toString('latin1'));
+      case 'invalid':
+        return onInvalid(s, r);
     }
   }
 
-  loginDone(outcome: LoginOutcome): void {
-    this.apply(onLoginDone(this.state, outcome));
+  protected onLoginOutcome(outcome: LoginOutcome): Transition {
+    return onLoginDone(this.state, outcome);
   }
 
-  tlsStarted(): void {
-    // RFC 2595 §4 (POP3 STLS): discard buffered plaintext; a fresh parser reads TLS.
-    this.parser = new Pop3Parser(this.limits);
-    this.queue.length = 0;
-    this.state = { at: 'command', user: null };
-  }
-
-  takeUnconsumed(): Buffer {
-    return this.parser.takeRemaining();
+  protected stateAfterTls(): Pop3SessionState {
+    // RFC 2595 §4: a USER given before STLS is forgotten with the plaintext.
+    return { at: 'command', user: null };
   }
 
   bye(reason: ByeReason): string {
@@ -76,10 +56,5 @@ export class Pop3ClientSession implements ClientSession {
       case 'internal':
         return replies.byeInternal;
     }
-  }
-
-  private apply(t: Transition): void {
-    this.state = t.next;
-    this.queue.push(...t.steps);
   }
 }

@@ -1,4 +1,4 @@
-import { decodeSaslPlain, type ClientStep, type Credentials, type LoginOutcome, type SessionEnv } from '@mailfront/proxy-core';
+import { decodeSaslPlain, type ClientStep, type Credentials, type LoginOutcome, type SessionEnv, type Transition as CoreTransition } from '@mailfront/proxy-core';
 import { preLoginCapabilities } from './capabilities';
 import { isPreLoginCommand, SASL_MECHANISMS } from './commands';
 import type { InvalidReason, Pop3Command } from './parser';
@@ -21,10 +21,7 @@ export type Pop3SessionState =
   | { at: 'relay' }
   | { at: 'closed' };
 
-export interface Transition {
-  next: Pop3SessionState;
-  steps: ClientStep[];
-}
+export type Transition = CoreTransition<Pop3SessionState>;
 
 type Env = Pick<SessionEnv, 'tls' | 'starttlsAvailable' | 'authAllowed'>;
 

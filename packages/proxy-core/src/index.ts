@@ -20,3 +20,4 @@ export * from './sasl';
 export { normalizeAddress } from './address';
 export * from './proxy-protocol';
 export { PenaltyBox, addressBlock, type PenaltyOptions, type PenaltyKey } from './penalty';
+export { StepSession, type Transition, type ResumableParser } from './step-session';

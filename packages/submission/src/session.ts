@@ -1,4 +1,4 @@
-import { decodeBase64Strict, decodeSaslPlain, type ClientStep, type Credentials, type LoginOutcome, type SessionEnv } from '@mailfront/proxy-core';
+import { decodeBase64Strict, decodeSaslPlain, type ClientStep, type Credentials, type LoginOutcome, type SessionEnv, type Transition as CoreTransition } from '@mailfront/proxy-core';
 import { ehloKeywords, SASL_MECHANISMS, type ExtensionPolicy } from './capabilities';
 import { isPreAuthCommand, needsAuth, TRANSACTION_COMMANDS } from './commands';
 import type { InvalidReason } from './parser';
@@ -33,10 +33,7 @@ export type SubmissionSessionState =
   | { at: 'relay' }
   | { at: 'closed' };
 
-export interface Transition {
-  next: SubmissionSessionState;
-  steps: ClientStep[];
-}
+export type Transition = CoreTransition<SubmissionSessionState>;
 
 export interface SessionConfig {
   hostname: string;
