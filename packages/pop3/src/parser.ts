@@ -1,3 +1,4 @@
+import { LineBuffer } from '@mailfront/proxy-core';
 import type { Pop3Limits } from './limits';
 
 /**
@@ -36,58 +37,31 @@ export type ParseResult =
   /** `fatal`: the rest of an overlong line cannot be told from the next command; close. */
   | { type: 'invalid'; reason: InvalidReason; fatal: boolean };
 
-const LF = 0x0a;
-const CR = 0x0d;
 const SP = 0x20;
 /** RFC 1939 §3: "Keywords are three or four characters long". */
 const KEYWORD = /^[A-Za-z]{3,4}$/;
 
 export class Pop3Parser {
-  private buf: Buffer = Buffer.alloc(0);
-  /** How many bytes from the start were already searched for LF. */
-  private scanned = 0;
-  private broken = false;
+  private readonly lines = new LineBuffer();
 
   constructor(private readonly limits: Pop3Limits) {}
 
   push(chunk: Buffer): void {
-    if (this.broken) return;
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    this.lines.push(chunk);
   }
 
   /** Every byte not consumed by a complete command, including a partial one. */
   takeRemaining(): Buffer {
-    const b = this.buf;
-    this.buf = Buffer.alloc(0);
-    this.scanned = 0;
-    return b;
+    return this.lines.takeRemaining();
   }
 
   next(mode: 'command' | 'line' = 'command'): ParseResult | null {
-    if (this.broken) return null;
-    const max = mode === 'line' ? this.limits.maxSaslLineBytes : this.limits.maxLineBytes;
-    const lf = this.buf.indexOf(LF, this.scanned);
-    if (lf < 0) {
-      this.scanned = this.buf.length;
-      // A CR may still be waiting for its LF: it is not part of the line.
-      const have = this.buf.length > 0 && this.buf[this.buf.length - 1] === CR ? this.buf.length - 1 : this.buf.length;
-      return have > max ? this.fatal() : null;
-    }
-    // Bare LF ends a line too, as in Dovecot and nginx.
-    const end = lf > 0 && this.buf[lf - 1] === CR ? lf - 1 : lf;
-    if (end > max) return this.fatal();
-    const line = Buffer.from(this.buf.subarray(0, end));
-    this.buf = this.buf.subarray(lf + 1);
-    this.scanned = 0;
-    if (mode === 'line') return { type: 'line', line };
-    return tokenize(line);
-  }
-
-  private fatal(): ParseResult {
-    this.broken = true;
-    this.buf = Buffer.alloc(0);
-    this.scanned = 0;
-    return { type: 'invalid', reason: 'line-too-long', fatal: true };
+    if (this.lines.isBroken) return null;
+    const r = this.lines.next(mode === 'line' ? this.limits.maxSaslLineBytes : this.limits.maxLineBytes);
+    if (r === 'more') return null;
+    if (r === 'too-long') return { type: 'invalid', reason: 'line-too-long', fatal: true };
+    if (mode === 'line') return { type: 'line', line: r.line };
+    return tokenize(r.line);
   }
 }
 

@@ -21,3 +21,4 @@ export { normalizeAddress } from './address';
 export * from './proxy-protocol';
 export { PenaltyBox, addressBlock, type PenaltyOptions, type PenaltyKey } from './penalty';
 export { StepSession, type Transition, type ResumableParser } from './step-session';
+export { LineBuffer, type NextLine } from './line-buffer';
