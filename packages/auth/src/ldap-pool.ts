@@ -138,8 +138,9 @@ async function connectOne(t: Target, o: LdapConnectOptions): Promise<LdapConnect
   });
   const internal = client as unknown as { socket?: net.Socket };
   // ldapts's own isConnected stays true when a StartTLS-upgraded connection
-  // is closed by the server (it watches only the plain socket), and an
-  // operation sent then waits for its timeout. Watch both sockets here.
+  // is closed by the server (its close handler compares the plain socket with
+  // the TLS one), and an operation sent then waits for its timeout. The plain
+  // socket closes under the TLS one whatever ends it: watch that.
   let closed = false;
   const markClosed = () => (closed = true);
   sock.once('close', markClosed);
@@ -156,7 +157,6 @@ async function connectOne(t: Target, o: LdapConnectOptions): Promise<LdapConnect
       destroy();
       throw new Error(`StartTLS failed: ${describeError(err)}`);
     }
-    internal.socket?.once('close', markClosed);
   }
   // Idle pooled connections must not keep the process alive; an operation in
   // flight does, through ldapts's timeout timer.
