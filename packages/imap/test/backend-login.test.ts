@@ -1,48 +1,14 @@
 import { imapBackend, type ImapBackendState } from '@mailfront/imap';
 import type { BackendLoginContext, BackendStep } from '@mailfront/proxy-core';
 import type { BackendRow } from '@mailfront/store';
+import { loginContext, runBackendMachine } from '@mailfront/testkit';
 
-const backend = (over: Partial<BackendRow> = {}): BackendRow => ({
-  name: 'b1',
-  host: '127.0.0.1',
-  ports: { imap: 143, pop3: null, submission: null },
-  tls: 'none',
-  caFile: null,
-  insecure: false,
-  trusted: false,
-  login: 'passthrough',
-  masterUser: null,
-  masterPassword: null,
-  state: 'active',
-  createdAt: '',
-  ...over,
-});
-const ctx = (over: Partial<BackendLoginContext> = {}, b: Partial<BackendRow> = {}): BackendLoginContext => ({
-  user: 'alice',
-  password: 'secret',
-  backend: backend(b),
-  forward: null,
-  tls: false,
-  clientContext: {},
-  ...over,
-});
+const ctx = (over: Partial<BackendLoginContext> = {}, b: Partial<BackendRow> = {}): BackendLoginContext =>
+  loginContext(over, { ports: { imap: 143, pop3: null, submission: null }, ...b });
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const DOVECOT_BANNER = '* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] Dovecot ready.';
 
-/** Feed backend lines; return every step. */
-function run(c: BackendLoginContext, lines: string[]): BackendStep<ImapBackendState>[] {
-  let s = imapBackend.initial(c);
-  const steps: BackendStep<ImapBackendState>[] = [];
-  for (const l of lines) {
-    const st = imapBackend.onLine(s, l, c);
-    steps.push(st);
-    if ('next' in st) {
-      s = st.next;
-      if (st.startTls) c.tls = true;
-    } else break;
-  }
-  return steps;
-}
+const run = (c: BackendLoginContext, lines: string[]): BackendStep<ImapBackendState>[] => runBackendMachine(imapBackend, c, lines);
 
 describe('IMAP backend login machine', () => {
   test('Dovecot banner with capabilities → AUTHENTICATE PLAIN with SASL-IR in one round trip', () => {

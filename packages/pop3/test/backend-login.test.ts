@@ -1,31 +1,10 @@
 import { pop3Backend, type Pop3BackendState } from '@mailfront/pop3';
 import type { BackendLoginContext, BackendStep } from '@mailfront/proxy-core';
 import type { BackendRow } from '@mailfront/store';
+import { loginContext, runBackendMachine } from '@mailfront/testkit';
 
-const backend = (over: Partial<BackendRow> = {}): BackendRow => ({
-  name: 'b1',
-  host: '127.0.0.1',
-  ports: { imap: null, pop3: 110, submission: null },
-  tls: 'none',
-  caFile: null,
-  insecure: false,
-  trusted: false,
-  login: 'passthrough',
-  masterUser: null,
-  masterPassword: null,
-  state: 'active',
-  createdAt: '',
-  ...over,
-});
-const ctx = (over: Partial<BackendLoginContext> = {}, b: Partial<BackendRow> = {}): BackendLoginContext => ({
-  user: 'alice',
-  password: 'secret',
-  backend: backend(b),
-  forward: null,
-  tls: false,
-  clientContext: {},
-  ...over,
-});
+const ctx = (over: Partial<BackendLoginContext> = {}, b: Partial<BackendRow> = {}): BackendLoginContext =>
+  loginContext(over, { ports: { imap: null, pop3: 110, submission: null }, ...b });
 const forward = { clientAddress: '203.0.113.9', clientPort: 50123, localAddress: '127.0.0.1', localPort: 1110, sessionId: 'sess', ttl: 5 };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -44,19 +23,7 @@ const AUTH_FAILED = '-ERR [AUTH] Authentication failed.';
 const IN_USE = '-ERR [IN-USE] Mailbox is locked by another POP3 session.';
 
 /** Feed backend lines; return every step (stops at done or fail). */
-function run(c: BackendLoginContext, lines: string[]): BackendStep<Pop3BackendState>[] {
-  let s = pop3Backend.initial(c);
-  const steps: BackendStep<Pop3BackendState>[] = [];
-  for (const l of lines) {
-    const st = pop3Backend.onLine(s, l, c);
-    steps.push(st);
-    if ('next' in st) {
-      s = st.next;
-      if (st.startTls) c.tls = true;
-    } else break;
-  }
-  return steps;
-}
+const run = (c: BackendLoginContext, lines: string[]): BackendStep<Pop3BackendState>[] => runBackendMachine(pop3Backend, c, lines);
 const sent = (steps: BackendStep<Pop3BackendState>[]) => steps.map((s) => ('send' in s && s.send !== undefined ? s.send : '')).join('');
 const last = (steps: BackendStep<Pop3BackendState>[]) => steps[steps.length - 1];
 

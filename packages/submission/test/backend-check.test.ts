@@ -1,36 +1,13 @@
 import { submissionProbe, type SubmissionProbeState } from '@mailfront/submission';
 import type { BackendLoginContext, BackendStep } from '@mailfront/proxy-core';
 import type { BackendRow } from '@mailfront/store';
+import { loginContext, runBackendMachine } from '@mailfront/testkit';
 
-const row = (tls: BackendRow['tls']): BackendRow => ({
-  name: 'b',
-  host: '127.0.0.1',
-  ports: { imap: null, pop3: null, submission: 587 },
-  tls,
-  caFile: null,
-  insecure: false,
-  trusted: false,
-  login: 'passthrough',
-  masterUser: null,
-  masterPassword: null,
-  state: 'active',
-  createdAt: '',
-});
 const DOVECOT_EHLO = ['250-localhost', '250-8BITMIME', '250-AUTH PLAIN LOGIN', '250-CHUNKING', '250-SIZE', '250-STARTTLS', '250 PIPELINING'];
 
 function run(tls: BackendRow['tls'], lines: string[]): BackendStep<SubmissionProbeState>[] {
-  const ctx: BackendLoginContext = { user: '', password: '', backend: row(tls), forward: null, tls: false, clientContext: {} };
-  const p = submissionProbe('mf.example.org');
-  let s = p.initial(ctx);
-  const out: BackendStep<SubmissionProbeState>[] = [];
-  for (const l of lines) {
-    const st = p.onLine(s, l, ctx);
-    out.push(st);
-    if (!('next' in st)) break;
-    s = st.next;
-    if (st.startTls) ctx.tls = true;
-  }
-  return out;
+  const ctx = loginContext({ user: '', password: '' }, { tls, ports: { imap: null, pop3: null, submission: 587 } });
+  return runBackendMachine(submissionProbe('mf.example.org'), ctx, lines);
 }
 
 describe('start-up probe of a submission backend', () => {

@@ -1,6 +1,7 @@
 import { submissionBackend, xtext, isEhloName, type SubmissionBackendState, type ExtensionPolicy } from '@mailfront/submission';
 import type { BackendLoginContext, BackendStep, ForwardInfo } from '@mailfront/proxy-core';
 import type { BackendRow } from '@mailfront/store';
+import { loginContext } from '@mailfront/testkit';
 
 /** Dovecot 2.3.19 submission-login, captured from the testkit's Dovecot (reply lines as received). */
 const DOVECOT = {
@@ -42,31 +43,12 @@ const DOVECOT = {
 const policy: ExtensionPolicy = { extensions: ['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'SIZE', 'CHUNKING'], maxMessageBytes: 0 };
 const machine = (p: ExtensionPolicy = policy) => submissionBackend({ hostname: 'mf.example.org', policy: p });
 
-const backend = (over: Partial<BackendRow> = {}): BackendRow => ({
-  name: 'b1',
-  host: '127.0.0.1',
-  ports: { imap: null, pop3: null, submission: 587 },
-  tls: 'none',
-  caFile: null,
-  insecure: false,
-  trusted: false,
-  login: 'passthrough',
-  masterUser: null,
-  masterPassword: null,
-  state: 'active',
-  createdAt: '',
-  ...over,
-});
 const forward: ForwardInfo = { clientAddress: '203.0.113.9', clientPort: 50123, localAddress: '127.0.0.1', localPort: 1587, sessionId: 'Ab-_12345678xyzQ', ttl: 5 };
-const ctx = (over: Partial<BackendLoginContext> = {}, b: Partial<BackendRow> = {}): BackendLoginContext => ({
-  user: 'alice@example.org',
-  password: 'secret',
-  backend: backend(b),
-  forward: null,
-  tls: false,
-  clientContext: { helo: 'client.example.net', proto: 'ESMTP' },
-  ...over,
-});
+const ctx = (over: Partial<BackendLoginContext> = {}, b: Partial<BackendRow> = {}): BackendLoginContext =>
+  loginContext(
+    { user: 'alice@example.org', clientContext: { helo: 'client.example.net', proto: 'ESMTP' }, ...over },
+    { ports: { imap: null, pop3: null, submission: 587 }, ...b },
+  );
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 type Step = BackendStep<SubmissionBackendState>;
