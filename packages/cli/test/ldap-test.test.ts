@@ -96,7 +96,7 @@ describe('mailfront ldap test', () => {
         'attributes:',
         '  mail:      alice@example.org',
         '  mailHost:  imap1.example.net',
-        'backend:     imap1 (mailHost names its host)',
+        'backend:     imap1 (mailHost is its host)',
         '',
       ].join('\n'),
     );

@@ -77,7 +77,7 @@ function backendLine(b: BackendChoice | null, placementAttribute: string | null)
   if (b.backend === null) return `none: ${b.reason}`;
   switch (b.by) {
     case 'directory':
-      return `${b.backend} (${b.attribute} names its ${b.matchedBy})`;
+      return b.matchedBy === 'name' ? `${b.backend} (named by ${b.attribute})` : `${b.backend} (${b.attribute} is its host)`;
     case 'stored placement':
       return `${b.backend} (stored placement, ${b.source}${placementAttribute ? `; the entry has no ${placementAttribute}` : ''})`;
     case 'hashing':
