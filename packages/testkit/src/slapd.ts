@@ -139,6 +139,7 @@ export async function startSlapd(opts: SlapdOptions): Promise<Slapd> {
   }
   const tmp = await makeTempDir('mailfront-slapd-');
   exitRegistry().tempDirs.add(tmp.path);
+  startWatchdog(tmp.path);
   const layout = await writeFixedFiles(tmp.path, suffix, opts);
   let lastError: unknown;
   for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
@@ -384,23 +385,27 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 /**
- * Kills slapd if this Node process disappears without running its exit hook
- * (a jest worker killed with SIGKILL): a detached shell that polls our PID.
- * It ends by itself once slapd is gone.
+ * Cleans up if this Node process disappears without running its exit hook
+ * (a jest worker killed with a signal): a detached shell that polls our PID,
+ * one per instance for its whole life, since slapd may be stopped and
+ * started again. It then kills the slapd whose PID the latest start wrote to
+ * <dir>/child.pid (only if that PID's executable is slapd) and removes the
+ * temp dir, even when the test had stopped slapd already. It ends by itself
+ * once the exit hook has removed the directory.
  */
 const WATCHDOG_SCRIPT = `
-node=$1; pid=$2; exe=$3
+node=$1; exe=$2
 while kill -0 "$node" 2>/dev/null; do
-  [ -d "/proc/$pid" ] || exit 0
-  grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null && exit 0
+  [ -d "$WATCHDOG_DIR" ] || exit 0
   sleep 1
 done
-[ "$(readlink "/proc/$pid/exe")" = "$exe" ] && kill -KILL "$pid"
+pid=$(cat "$WATCHDOG_DIR/child.pid" 2>/dev/null)
+[ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe")" = "$exe" ] && kill -KILL "$pid"
 case "$WATCHDOG_DIR" in */mailfront-slapd-*) [ -n "$MAILFRONT_KEEP_SLAPD" ] || rm -rf "$WATCHDOG_DIR" ;; esac
 `;
 
-function startWatchdog(pid: number, baseDir: string): void {
-  const child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'mailfront-slapd-watchdog', String(process.pid), String(pid), fs.realpathSync(SLAPD_BIN)], {
+function startWatchdog(baseDir: string): void {
+  const child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'mailfront-slapd-watchdog', String(process.pid), fs.realpathSync(SLAPD_BIN)], {
     detached: true,
     stdio: 'ignore',
     env: { ...process.env, WATCHDOG_DIR: baseDir },
@@ -524,7 +529,7 @@ class SlapdInstance implements Slapd {
       child.once('exit', (code, sig) => done(`slapd exited (code ${code}, signal ${sig})`));
       child.once('error', (err) => done(`spawn failed: ${err.message}`));
     });
-    if (child.pid !== undefined) startWatchdog(child.pid, this.baseDir);
+    if (child.pid !== undefined) fs.writeFileSync(path.join(this.baseDir, 'child.pid'), `${child.pid}\n`);
 
     const died = this.exited.then(() => {
       throw new Error(exitNote);
