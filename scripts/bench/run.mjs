@@ -1,0 +1,821 @@
+#!/usr/bin/env node
+/**
+ * `pnpm bench`: mailfront against its anchors (shared ANCHORS.md), all in one
+ * run on this machine, on loopback: direct Dovecot, mailfront, nginx's mail
+ * proxy and a bare Node pipe. A benchmark, not a test: it asserts nothing and
+ * never runs in CI. See docs/bench.md for what each figure means.
+ *
+ *   node scripts/bench/run.mjs [--quick] [--only=direct,mailfront,nginx,pipe]
+ *                              [--phase=logins,fetch,idle] [--no-build]
+ *                              [--cpu-prof] [--heap-snapshot]
+ *
+ * --cpu-prof runs mailfront under `node --cpu-prof` (profile written to
+ * .bench/ when it stops); --heap-snapshot writes a heap snapshot of
+ * mailfront while its idle sessions are open. Both are diagnostics: they
+ * slow mailfront down, so do not compare the figures of such a run.
+ */
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { childrenOf, exeName, machineCpuMs, preciseCpuMs, pssKiB, rssKiB, sessionMembers, treeCpuMs } from './lib/proc.mjs';
+import { printReport } from './lib/report.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+const require = createRequire(import.meta.url);
+
+const NGINX_BIN = '/usr/sbin/nginx';
+const NGINX_MAIL_MODULE = '/usr/lib/nginx/modules/ngx_mail_module.so';
+const ALL_TARGETS = ['direct', 'mailfront', 'nginx', 'pipe'];
+const ALL_PHASES = ['logins', 'fetch', 'idle'];
+
+// ---------------------------------------------------------------------------
+// Options
+
+function parseArgs(argv) {
+  const o = { quick: false, build: true, only: ALL_TARGETS, phases: ALL_PHASES, cpuProf: false, heapSnapshot: false };
+  for (const a of argv) {
+    if (a === '--quick') o.quick = true;
+    else if (a === '--no-build') o.build = false;
+    else if (a === '--cpu-prof') o.cpuProf = true;
+    else if (a === '--heap-snapshot') o.heapSnapshot = true;
+    else if (a.startsWith('--only=')) o.only = list(a, ALL_TARGETS);
+    else if (a.startsWith('--phase=')) o.phases = list(a, ALL_PHASES);
+    else if (a === '--help' || a === '-h') {
+      console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').match(/\/\*\*([\s\S]*?)\*\//)[1].replace(/^ \* ?/gm, ''));
+      process.exit(0);
+    } else usage(`unknown argument ${a}`);
+  }
+  return o;
+}
+
+function list(arg, allowed) {
+  const values = arg.slice(arg.indexOf('=') + 1).split(',').filter(Boolean);
+  for (const v of values) if (!allowed.includes(v)) usage(`${arg}: ${v} is not one of ${allowed.join(', ')}`);
+  return allowed.filter((v) => values.includes(v));
+}
+
+function usage(msg) {
+  console.error(`bench: ${msg}`);
+  process.exit(2);
+}
+
+const opts = parseArgs(process.argv.slice(2));
+
+/**
+ * Counts. 200 users so that no per-user cache sees one user unrealistically
+ * often; a login round of 3 000 at C=64 runs for several seconds, enough for
+ * /proc's 10 ms CPU ticks to be noise. C=1 is capped in time: nginx's 40 ms
+ * Nagle stall per TLS login would otherwise take the run past its budget.
+ */
+const N = opts.quick
+  ? { users: 200, loginRounds: 2, loginsC64: 1000, loginsC1: 100, c1MaxMs: 6_000, fetchRuns: 2, fetchMessages: 150, idleSessions: 300 }
+  : { users: 200, loginRounds: 3, loginsC64: 3000, loginsC1: 300, c1MaxMs: 15_000, fetchRuns: 5, fetchMessages: 150, idleSessions: 1000 };
+const CONCURRENCY = 64;
+const IDLE_OPEN_CONCURRENCY = 32;
+/** 1 MiB messages: 150 of them are the 157 MB of ANCHORS. */
+const MESSAGE_BYTES = 1 << 20;
+/** Let teardown of the last connections finish before CPU is read again. */
+const SETTLE_MS = 300;
+/** Time for RSS to settle after sessions were opened (lazy frees, GC). */
+const IDLE_SETTLE_MS = 2_000;
+
+/**
+ * Dovecot as the bench runs it. The testkit already allows 1 100 mail
+ * processes and 5 000 clients per service: enough for 1 000 IDLE sessions (a
+ * process each) plus stragglers.
+ *
+ * imap processes are reused (service_count; safe here because every user is
+ * `nobody`): a fork+exec costs ~9 ms of CPU on these VMs (`/bin/true` in a
+ * loop), which made each direct login cost ~25 ms of Dovecot CPU and capped
+ * every target at ~50 logins/s, hiding the proxies behind the backend.
+ * idle_kill ends spare processes 20 s after their last client: long enough
+ * that one proxy's batch of IDLE sessions reuses the previous batch's
+ * processes (1 000 forks take ~15 s here), short enough that the direct
+ * batches, measured first, start from none and count new processes' PSS.
+ */
+const DOVECOT_EXTRA_CONFIG = `service imap {
+  service_count = 100000
+  idle_kill = 20 secs
+}
+`;
+
+// ---------------------------------------------------------------------------
+// Cleanup: nothing this script starts outlives it (Ctrl-C and errors too).
+
+const cleanups = [];
+let cleaning;
+function onCleanup(fn) {
+  cleanups.push(fn);
+}
+async function cleanup() {
+  cleaning ??= (async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (e) {
+        console.error(`bench: cleanup: ${e.message}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    console.error(`\nbench: ${sig}, stopping everything`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+/** Process groups to SIGKILL if we exit without cleanup() having run. */
+const groups = new Set();
+process.on('exit', () => {
+  for (const pgid of groups) killGroup(pgid, 'SIGKILL');
+});
+
+function killGroup(pgid, signal) {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Ends a detached process group if this process dies without its exit hook
+ * (SIGKILL): a detached shell that polls our PID, as the testkit does for Dovecot.
+ */
+function watchdog(pgid) {
+  const script = `while kill -0 "$1" 2>/dev/null; do [ -d "/proc/$2" ] || exit 0; sleep 1; done
+kill -TERM -- "-$2" 2>/dev/null; sleep 2; kill -KILL -- "-$2" 2>/dev/null`;
+  const w = spawn('/bin/sh', ['-c', script, 'bench-watchdog', String(process.pid), String(pgid)], { detached: true, stdio: 'ignore' });
+  w.unref();
+}
+
+/** Starts a long-running process in its own group; stop() = SIGTERM, then SIGKILL after 5 s. */
+function startDetached(cmd, args, logFile, env = process.env) {
+  const fd = fs.openSync(logFile, 'a');
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env });
+  fs.closeSync(fd);
+  groups.add(child.pid);
+  watchdog(child.pid);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    killGroup(child.pid, 'SIGTERM');
+    const t = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(t);
+    // Anything of the group still there (an nginx worker whose master died).
+    killGroup(child.pid, 'SIGKILL');
+    groups.delete(child.pid);
+  };
+  onCleanup(stop);
+  return { pid: child.pid, child, exited, stop };
+}
+
+/** A forked Node helper that reports its ports over IPC and exits when we disconnect. */
+function forkHelper(script, args, logFile) {
+  const fd = fs.openSync(logFile, 'a');
+  const child = fork(path.join(HERE, script), args, { stdio: ['ignore', fd, fd, 'ipc'] });
+  fs.closeSync(fd);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const ready = new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before it was ready: see ${logFile}`)));
+  });
+  // The load client never reports ready; nobody may be waiting when a helper exits.
+  ready.catch(() => undefined);
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await exited;
+  };
+  onCleanup(stop);
+  return { pid: child.pid, child, ready, stop };
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Connects until the listener greets with `* OK`, for up to timeoutMs. */
+async function waitGreeting(port, useTls, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const line = await new Promise((resolve, reject) => {
+        const s = useTls ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : net.connect({ host: '127.0.0.1', port });
+        let buf = '';
+        s.setTimeout(2_000, () => s.destroy(new Error('no greeting')));
+        s.on('data', (d) => {
+          buf += d.toString('latin1');
+          if (buf.includes('\r\n')) {
+            s.destroy();
+            resolve(buf.slice(0, buf.indexOf('\r\n')));
+          }
+        });
+        s.on('error', reject);
+        s.on('close', () => reject(new Error('closed')));
+      });
+      if (line.startsWith('* OK')) return;
+      last = line;
+    } catch (e) {
+      last = e.message;
+    }
+    await sleep(50);
+  }
+  throw new Error(`port ${port}${useTls ? ' (TLS)' : ''} did not greet: ${last}`);
+}
+
+function freePorts(n) {
+  return require(path.join(ROOT, 'packages/testkit/dist/index.js')).freePorts(n);
+}
+
+/** The load client: commands over IPC, one at a time. */
+function startLoadClient(dir) {
+  const h = forkHelper('load.mjs', [], path.join(dir, 'load.log'));
+  let seq = 0;
+  const pending = new Map();
+  h.child.on('message', (m) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (m.ok) p.resolve(m.result);
+    else p.reject(new Error(m.error));
+  });
+  h.child.on('exit', (code) => {
+    for (const p of pending.values()) p.reject(new Error(`load client exited (${code}); see ${dir}/load.log`));
+    pending.clear();
+  });
+  return {
+    pid: h.pid,
+    call(cmd, args) {
+      const id = ++seq;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        h.child.send({ id, cmd, ...args });
+      });
+    },
+  };
+}
+
+function versionOf(cmd, args) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] || undefined;
+}
+
+function log(msg) {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+// ---------------------------------------------------------------------------
+// Build
+
+function build() {
+  const dists = ['packages/testkit/dist/index.js', 'packages/cli/dist/bin.js', 'packages/cli/dist/index.js'];
+  if (opts.build) {
+    log('pnpm build');
+    const r = spawnSync('pnpm', ['build'], { cwd: ROOT, stdio: 'inherit' });
+    if (r.status !== 0) {
+      console.error('bench: `pnpm build` failed (see above). Fix the build, or run with --no-build to bench the existing dist.');
+      process.exit(1);
+    }
+  }
+  const missing = dists.filter((d) => !fs.existsSync(path.join(ROOT, d)));
+  if (missing.length) {
+    console.error(`bench: missing ${missing.join(', ')}: run \`pnpm build\` first`);
+    process.exit(1);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Targets. Each has ports {plain, tls}, cpuMs() of its own processes and
+// memKiB() for the idle-session figure.
+
+async function startDovecotTarget(users, dir) {
+  const testkit = require(path.join(ROOT, 'packages/testkit/dist/index.js'));
+  const dovecot = await testkit.startDovecot({
+    users,
+    extraConfig: DOVECOT_EXTRA_CONFIG,
+    startTimeoutMs: 20_000,
+  });
+  onCleanup(() => dovecot.stop());
+  const master = dovecot.pid;
+  const members = () => sessionMembers(master);
+  return {
+    dovecot,
+    master,
+    /** All of Dovecot's CPU: live processes plus those the master reaped. */
+    cpuMs: () => treeCpuMs(master, members()),
+    mailProcesses: () => members().filter((p) => exeName(p) === 'imap'),
+    pssKiB: () => members().reduce((a, p) => a + pssKiB(p), 0),
+    logFile: dovecot.logFile,
+  };
+}
+
+/** Where --cpu-prof and --heap-snapshot write, under .bench/. */
+const DIAG_DIR = path.join(ROOT, '.bench', `diag-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+
+function diagnosticArgs() {
+  const args = [];
+  if (opts.cpuProf) args.push('--cpu-prof', `--cpu-prof-dir=${DIAG_DIR}`);
+  if (opts.heapSnapshot) args.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${DIAG_DIR}`);
+  if (args.length) fs.mkdirSync(DIAG_DIR, { recursive: true });
+  return args;
+}
+
+/** SIGUSR2 to mailfront, then waits until the snapshot file stops growing. */
+async function heapSnapshot(t, label) {
+  const before = new Set(fs.readdirSync(DIAG_DIR));
+  process.kill(t.pid, 'SIGUSR2');
+  let file;
+  let size = -1;
+  for (let i = 0; i < 600; i++) {
+    await sleep(500);
+    file ??= fs.readdirSync(DIAG_DIR).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    if (!file) continue;
+    const now = fs.statSync(path.join(DIAG_DIR, file)).size;
+    if (now === size && now > 0) break;
+    size = now;
+  }
+  if (!file) return log(`  no heap snapshot appeared in ${DIAG_DIR}`);
+  const named = path.join(DIAG_DIR, `mailfront-${label}.heapsnapshot`);
+  fs.renameSync(path.join(DIAG_DIR, file), named);
+  log(`  heap snapshot: ${path.relative(ROOT, named)}`);
+}
+
+async function startMailfront(dir, dovecotPort, users) {
+  const bin = path.join(ROOT, 'packages/cli/dist/bin.js');
+  const [plain, secure] = await freePorts(2);
+  fs.mkdirSync(dir, { recursive: true });
+  const dataDir = path.join(dir, 'var');
+  // auth.cacheTtlMs: the default 60 s would expire in the middle of a run
+  // (hits do not extend an entry), mixing scrypt into some rounds and not
+  // others. An hour keeps every measured login a cache hit; the warm-up
+  // round, each user's first login, is the cache-miss figure.
+  const common = `dataDir: ${dataDir}\nhostname: localhost\nauth:\n  cacheTtlMs: 3600000\nlog:\n  level: warn\n`;
+  // Preparation needs no listeners' certificate; serving uses the one `cert generate` made.
+  const prepConfig = path.join(dir, 'prepare.yaml');
+  fs.writeFileSync(prepConfig, common);
+  const job = path.join(dir, 'prepare.json');
+  fs.writeFileSync(job, JSON.stringify({ config: prepConfig, dir, dovecotPort, users }));
+  log(`mailfront: preparing its store with the CLI (backend add, ${users.length} × user add)`);
+  const r = spawnSync(process.execPath, [path.join(HERE, 'prepare-mailfront.mjs'), job], { stdio: 'inherit' });
+  fs.rmSync(job);
+  if (r.status !== 0) throw new Error('preparing mailfront failed');
+  const config = path.join(dir, 'mailfront.yaml');
+  fs.writeFileSync(
+    config,
+    `${common}tls:
+  cert: ${path.join(dir, 'tls', 'cert.pem')}
+  key: ${path.join(dir, 'tls', 'key.pem')}
+listeners:
+  # STARTTLS is not measured: a plaintext listener that accepts passwords, on loopback.
+  - { protocol: imap, host: 127.0.0.1, port: ${plain}, tls: none, allowPlaintextAuth: true }
+  - { protocol: imap, host: 127.0.0.1, port: ${secure}, tls: implicit }
+`,
+  );
+  const logFile = path.join(dir, 'mailfront.log');
+  let p;
+  const launch = async () => {
+    p = startDetached(process.execPath, [...diagnosticArgs(), bin, '--config', config, 'serve'], logFile);
+    await Promise.race([
+      Promise.all([waitGreeting(plain, false), waitGreeting(secure, true)]),
+      p.exited.then((code) => {
+        throw new Error(`mailfront exited (${code}) at start: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
+      }),
+    ]);
+  };
+  await launch();
+  return {
+    name: 'mailfront',
+    get pid() {
+      return p.pid;
+    },
+    ports: { plain, tls: secure },
+    cpuMs: () => preciseCpuMs(p.pid) ?? NaN,
+    memKiB: () => rssKiB(p.pid),
+    /** A fresh process on the same ports (the store and its users stay). */
+    restart: async () => {
+      await p.stop();
+      await launch();
+    },
+    certFile: path.join(dir, 'tls', 'cert.pem'),
+    keyFile: path.join(dir, 'tls', 'key.pem'),
+  };
+}
+
+async function startPipe(dir, dovecotPort, certFile, keyFile) {
+  let h;
+  let ports;
+  const launch = async () => {
+    const fixed = ports ? [String(ports.plain), String(ports.tls)] : [];
+    h = forkHelper('pipe.mjs', [String(dovecotPort), certFile, keyFile, ...fixed], path.join(dir, 'pipe.log'));
+    ports = await h.ready;
+    await Promise.all([waitGreeting(ports.plain, false), waitGreeting(ports.tls, true)]);
+  };
+  await launch();
+  return {
+    name: 'pipe',
+    get pid() {
+      return h.pid;
+    },
+    ports,
+    cpuMs: () => preciseCpuMs(h.pid) ?? NaN,
+    memKiB: () => rssKiB(h.pid),
+    restart: async () => {
+      await h.stop();
+      await launch();
+    },
+  };
+}
+
+async function startNginx(dir, dovecotPort, certFile, keyFile) {
+  const auth = forkHelper('auth-http.mjs', [String(dovecotPort)], path.join(dir, 'auth-http.log'));
+  const { port: authPort } = await auth.ready;
+  const [plain, secure] = await freePorts(2);
+  const prefix = path.join(dir, 'nginx');
+  fs.mkdirSync(prefix);
+  const conf = path.join(prefix, 'nginx.conf');
+  // Debian's defaults otherwise: no proxy_buffer, ssl_* or timeout changes.
+  fs.writeFileSync(
+    conf,
+    `load_module ${NGINX_MAIL_MODULE};
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+${process.getuid?.() === 0 ? 'user nobody nogroup;\n' : ''}pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 8192; }
+mail {
+  server_name localhost;
+  auth_http 127.0.0.1:${authPort}/auth;
+  proxy on;
+  imap_capabilities "IMAP4rev1" "SASL-IR" "LOGIN-REFERRALS" "ID" "ENABLE" "IDLE" "LITERAL+";
+  ssl_certificate ${certFile};
+  ssl_certificate_key ${keyFile};
+  server { listen 127.0.0.1:${plain}; protocol imap; }
+  server { listen 127.0.0.1:${secure} ssl; protocol imap; }
+}
+`,
+  );
+  const test = spawnSync(NGINX_BIN, ['-t', '-p', prefix, '-c', conf, '-e', path.join(prefix, 'error.log')], { encoding: 'utf8' });
+  if (test.status !== 0) throw new Error(`nginx -t failed: ${test.stderr}`);
+  let p;
+  const launch = async () => {
+    p = startDetached(NGINX_BIN, ['-p', prefix, '-c', conf, '-e', path.join(prefix, 'error.log')], path.join(prefix, 'stdout.log'));
+    await Promise.race([
+      Promise.all([waitGreeting(plain, false), waitGreeting(secure, true)]),
+      p.exited.then((code) => {
+        throw new Error(`nginx exited (${code}) at start: ${fs.readFileSync(path.join(prefix, 'error.log'), 'utf8').slice(-2000)}`);
+      }),
+    ]);
+  };
+  await launch();
+  const tree = () => [p.pid, ...childrenOf(p.pid)];
+  return {
+    name: 'nginx',
+    get pid() {
+      return p.pid;
+    },
+    ports: { plain, tls: secure },
+    /** Master and worker: both live as long as the run, so their threads' run time is exact. */
+    cpuMs: () => tree().reduce((a, pid) => a + (preciseCpuMs(pid) ?? 0), 0),
+    helperCpuMs: () => preciseCpuMs(auth.pid) ?? NaN,
+    /** The worker holds the sessions; the master's memory does not move. */
+    memKiB: () => childrenOf(p.pid).reduce((a, w) => a + (rssKiB(w) ?? 0), 0),
+    /** Master and worker anew; the auth helper stays. */
+    restart: async () => {
+      await p.stop();
+      await launch();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Phases. Every measured round runs the targets one after another, and the
+// rounds repeat: a burst of load from elsewhere on the box then hits every
+// target alike, and the median round shrugs it off.
+
+/** Everything this run's own processes have burnt so far (targets, Dovecot, load client, helpers, this script). */
+function ourCpuMs(ctx) {
+  let total = ctx.retiredCpuMs + ctx.backend.cpuMs() + (preciseCpuMs(ctx.load.pid) ?? 0);
+  for (const t of ctx.running) total += (t.cpuMs?.() ?? 0) + (t.helperCpuMs?.() ?? 0);
+  const self = process.cpuUsage();
+  return total + (self.user + self.system) / 1000;
+}
+
+/**
+ * Runs `fn` and measures CPU: the target's own processes, nginx's auth
+ * helper, Dovecot (all of it), and what the rest of the machine burnt
+ * meanwhile (`otherMs`: /proc/stat busy time minus all of ours).
+ */
+async function measured(ctx, t, fn) {
+  const snap = () => ({
+    proxy: t.name === 'direct' ? undefined : t.cpuMs(),
+    helper: t.helperCpuMs?.(),
+    dovecot: ctx.backend.cpuMs(),
+    ours: ourCpuMs(ctx),
+    machine: machineCpuMs(),
+    at: Date.now(),
+  });
+  const a = snap();
+  const result = await fn();
+  await sleep(SETTLE_MS);
+  const b = snap();
+  const cpu = {
+    dovecotMs: b.dovecot - a.dovecot,
+    otherMs: Math.max(0, b.machine.busy - a.machine.busy - (b.ours - a.ours)),
+    stealMs: b.machine.steal - a.machine.steal,
+    wallMs: b.at - a.at,
+  };
+  if (a.proxy !== undefined) cpu.proxyMs = b.proxy - a.proxy;
+  if (a.helper !== undefined) cpu.helperMs = b.helper - a.helper;
+  return { ...result, cpu };
+}
+
+const targetOf = (t, mode) => ({ host: '127.0.0.1', port: t.ports[mode], tls: mode === 'tls' });
+
+function logRound(r) {
+  if (r.errors) log(`  ${r.errors} failed logins: ${r.errorSamples.join(' | ')}`);
+}
+
+async function phaseLogins(ctx, results) {
+  const { targets, load, users } = ctx;
+  const rounds = N.loginRounds;
+  for (const mode of ['plain', 'tls']) {
+    const out = (results.logins[mode] = {});
+    for (const t of targets) {
+      // Every user once: JIT, pools, and mailfront's auth cache filled (a miss each: scrypt).
+      log(`logins ${mode} → ${t.name}: warm-up, each user once`);
+      const warmup = await measured(ctx, t, () => load.call('logins', { target: targetOf(t, mode), users, count: users.length, concurrency: CONCURRENCY }));
+      logRound(warmup);
+      out[t.name] = { warmup, c64: [], c1: [] };
+    }
+    for (let i = 0; i < rounds; i++) {
+      for (const t of targets) {
+        const r = await measured(ctx, t, () =>
+          load.call('logins', { target: targetOf(t, mode), users, count: Math.round(N.loginsC64 / rounds), concurrency: CONCURRENCY, offset: i * 13 }),
+        );
+        logRound(r);
+        out[t.name].c64.push(r);
+        log(`logins ${mode} C=64 round ${i + 1}/${rounds} → ${t.name}: ${r.perSecond.toFixed(0)}/s${r.cpu.proxyMs === undefined ? '' : `, ${(r.cpu.proxyMs / r.ok).toFixed(3)} ms CPU/login`}`);
+      }
+    }
+    for (let i = 0; i < rounds; i++) {
+      for (const t of targets) {
+        const r = await measured(ctx, t, () =>
+          load.call('logins', {
+            target: targetOf(t, mode),
+            users,
+            count: Math.round(N.loginsC1 / rounds),
+            concurrency: 1,
+            offset: 7 + i * 31,
+            maxMs: N.c1MaxMs / rounds,
+          }),
+        );
+        logRound(r);
+        out[t.name].c1.push(r);
+        log(`logins ${mode} C=1 round ${i + 1}/${rounds} → ${t.name}: p50 ${r.latencyMs.p50.toFixed(2)} ms`);
+      }
+    }
+  }
+}
+
+async function phaseFetch(ctx, bigbox, results) {
+  const { targets, load } = ctx;
+  for (const mode of ['plain', 'tls']) {
+    const out = (results.fetch[mode] = {});
+    for (const t of targets) {
+      await load.call('fetch', { target: targetOf(t, mode), user: bigbox, iterations: 1 });
+      out[t.name] = { runs: [] };
+    }
+    for (let i = 0; i < N.fetchRuns; i++) {
+      for (const t of targets) {
+        const r = await measured(ctx, t, () => load.call('fetch', { target: targetOf(t, mode), user: bigbox, iterations: 1 }));
+        const run = { ...r.runs[0], cpu: r.cpu };
+        out[t.name].runs.push(run);
+        const perMb = run.cpu.proxyMs === undefined ? '' : `, ${(run.cpu.proxyMs / (run.bytes / 1e6)).toFixed(3)} ms CPU/MB`;
+        log(`fetch ${mode} run ${i + 1}/${N.fetchRuns} → ${t.name}: ${run.mbPerS.toFixed(0)} MB/s${perMb}`);
+      }
+    }
+  }
+}
+
+async function waitMailProcesses(backend, max, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = backend.mailProcesses().length;
+    if (n <= max) return;
+    if (Date.now() > deadline) throw new Error(`Dovecot still has ${n} imap processes after ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+/** Samples `read()` every 500 ms until two in a row agree within 1 % (or 10 s): RSS moves for a while after a burst. */
+async function settled(read) {
+  const samples = [read()];
+  for (let i = 0; i < 20; i++) {
+    await sleep(500);
+    samples.push(read());
+    const [a, b] = samples.slice(-2);
+    if (samples.length >= 3 && Math.abs(a - b) <= 0.01 * Math.max(a, b)) break;
+  }
+  return { value: samples.at(-1), samples };
+}
+
+async function phaseIdle(ctx, results) {
+  const { targets, load, users, backend } = ctx;
+  // Direct first: its batches must find no imap process to reuse.
+  const order = [...targets].sort((a, b) => (b.name === 'direct') - (a.name === 'direct'));
+  for (const mode of ['plain', 'tls']) {
+    const out = (results.idle[mode] = {});
+    for (const t of order) {
+      const target = targetOf(t, mode);
+      const direct = t.name === 'direct';
+      const mem = direct ? () => backend.pssKiB() : () => t.memKiB();
+      let freshKiB;
+      const open = () => load.call('idle-open', { target, users, sessions: N.idleSessions, concurrency: IDLE_OPEN_CONCURRENCY });
+      if (!direct) {
+        // A fresh process, so that what earlier phases left in its heap and
+        // malloc arenas neither hides nor inflates the growth. Then every user
+        // logs in once: JIT, pools, and mailfront's auth cache (scrypt's
+        // 24 MiB per hash is kept by glibc's per-thread arenas: a one-time
+        // cost that would otherwise land on the first sessions).
+        ctx.retiredCpuMs += t.cpuMs();
+        await t.restart();
+        log(`idle ${mode} → ${t.name}: fresh process, warm-up (each user once)`);
+        const fresh = t.memKiB();
+        const warm = await load.call('logins', { target, users, count: users.length, concurrency: IDLE_OPEN_CONCURRENCY });
+        logRound(warm);
+        freshKiB = { started: fresh, afterWarmup: undefined };
+      }
+      // Dovecot's PSS per session counts new processes: none may be left to reuse.
+      if (direct) await waitMailProcesses(backend, 0);
+      const before = await settled(mem);
+      if (freshKiB) freshKiB.afterWarmup = before.value;
+      log(`idle ${mode} → ${t.name}: ${N.idleSessions} sessions`);
+      const opened = await open();
+      const after = await settled(mem);
+      if (opts.heapSnapshot && t.name === 'mailfront') await heapSnapshot(t, `idle-${mode}-${opened.opened}`);
+      await load.call('idle-close', {});
+      const released = direct ? undefined : (await settled(mem)).value;
+      const sessions = opened.opened - opened.dropped;
+      if (opened.errors || opened.dropped) log(`  ${opened.errors} failed, ${opened.dropped} dropped: ${opened.errorSamples.join(' | ')}`);
+      out[t.name] = {
+        ...opened,
+        measure: direct ? 'Dovecot PSS, all processes' : t.name === 'nginx' ? 'worker RSS' : 'process RSS',
+        beforeKiB: before.value,
+        afterKiB: after.value,
+        afterCloseKiB: released,
+        freshProcessKiB: freshKiB,
+        samplesKiB: { before: before.samples, after: after.samples },
+        perSessionKiB: (after.value - before.value) / sessions,
+      };
+      log(`  ${((after.value - before.value) / sessions).toFixed(1)} KiB/session`);
+    }
+  }
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+// ---------------------------------------------------------------------------
+// Main
+
+async function main() {
+  if (process.getuid?.() !== 0) usage('needs root: Dovecot switches to nobody for its mail processes');
+  const started = new Date();
+  build();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailfront-bench-'));
+  fs.chmodSync(dir, 0o755);
+  onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
+  log(`work dir ${dir}${opts.quick ? ' (quick)' : ''}`);
+
+  const tag = randomBytes(3).toString('hex');
+  const users = Array.from({ length: N.users }, (_, i) => ({
+    name: `user${String(i).padStart(3, '0')}@bench.test`,
+    password: `pw-${i}-${tag}`,
+  }));
+  const bigbox = { name: 'bigbox@bench.test', password: `big-${tag}` };
+  const allUsers = [...users, bigbox];
+
+  log('starting Dovecot');
+  const backend = await startDovecotTarget(allUsers, dir);
+  const { dovecot } = backend;
+  const load = startLoadClient(dir);
+
+  const wanted = new Set(opts.only);
+  const notes = [];
+  const targets = [];
+  if (wanted.has('direct')) {
+    targets.push({
+      name: 'direct',
+      ports: { plain: dovecot.ports.imap, tls: dovecot.ports.imaps },
+      cpuMs: () => backend.cpuMs(),
+    });
+  }
+  // mailfront always prepares the certificate the others use (RSA-2048, self-signed), even when not benched.
+  const mf = await startMailfront(path.join(dir, 'mf'), dovecot.ports.imap, allUsers);
+  if (wanted.has('mailfront')) targets.push(mf);
+  if (wanted.has('nginx')) {
+    if (fs.existsSync(NGINX_BIN) && fs.existsSync(NGINX_MAIL_MODULE)) {
+      targets.push(await startNginx(dir, dovecot.ports.imap, mf.certFile, mf.keyFile));
+    } else {
+      notes.push(`nginx skipped: ${NGINX_BIN} or ${NGINX_MAIL_MODULE} not installed (apt-get install nginx-light libnginx-mod-mail)`);
+      log(notes.at(-1));
+    }
+  }
+  if (wanted.has('pipe')) targets.push(await startPipe(dir, dovecot.ports.imap, mf.certFile, mf.keyFile));
+
+  const results = {
+    startedAt: started.toISOString(),
+    args: process.argv.slice(2),
+    counts: { ...N, concurrency: CONCURRENCY, messageBytes: MESSAGE_BYTES },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      kernel: os.release(),
+    },
+    versions: {
+      node: process.version,
+      dovecot: versionOf('/usr/sbin/dovecot', ['--version']),
+      nginx: fs.existsSync(NGINX_BIN) ? versionOf(NGINX_BIN, ['-v']) : undefined,
+      openssl: process.versions.openssl,
+      mailfrontCommit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim(),
+    },
+    targets: targets.map((t) => t.name),
+    notes,
+    logins: { plain: {}, tls: {} },
+    fetch: { plain: {}, tls: {} },
+    idle: { plain: {}, tls: {} },
+    /** Per phase: cores' worth of CPU that processes not ours burnt meanwhile (other users of the box), and VM steal. */
+    background: {},
+    loadAverageAtStart: os.loadavg(),
+  };
+
+  if (opts.phases.includes('fetch')) {
+    log(`filling bigbox with ${N.fetchMessages} × 1 MiB (APPEND to Dovecot directly)`);
+    const a = await load.call('append', {
+      target: { host: '127.0.0.1', port: dovecot.ports.imap, tls: false },
+      user: bigbox,
+      count: N.fetchMessages,
+      size: MESSAGE_BYTES,
+    });
+    results.fetch.mailbox = a;
+    // Page cache and Dovecot's index warm before anything is timed.
+    await load.call('fetch', { target: { host: '127.0.0.1', port: dovecot.ports.imap, tls: false }, user: bigbox, iterations: 1 });
+  }
+  const ctx = { retiredCpuMs: 0, targets, running: [mf, ...targets.filter((t) => t !== mf && t.name !== 'direct')], backend, load, users };
+  const phase = async (name, fn) => {
+    if (!opts.phases.includes(name)) return;
+    const t0 = Date.now();
+    const m0 = machineCpuMs();
+    const o0 = ourCpuMs(ctx);
+    await fn();
+    const wall = Date.now() - t0;
+    const m1 = machineCpuMs();
+    results.background[name] = {
+      wallMs: wall,
+      otherCores: Math.max(0, m1.busy - m0.busy - (ourCpuMs(ctx) - o0)) / wall,
+      stealCores: (m1.steal - m0.steal) / wall,
+    };
+  };
+  await phase('logins', () => phaseLogins(ctx, results));
+  await phase('fetch', () => phaseFetch(ctx, bigbox, results));
+  await phase('idle', () => phaseIdle(ctx, results));
+
+  results.finishedAt = new Date().toISOString();
+  results.durationS = (Date.now() - started.getTime()) / 1000;
+  const outDir = path.join(ROOT, '.bench');
+  fs.mkdirSync(outDir, { recursive: true });
+  const outFile = path.join(outDir, `results-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+  printReport(results);
+  if (opts.cpuProf || opts.heapSnapshot) {
+    console.log(`\ndiagnostics (mailfront ran with ${opts.cpuProf ? '--cpu-prof ' : ''}${opts.heapSnapshot ? '--heap-snapshot' : ''}: its figures above are not comparable): ${path.relative(ROOT, DIAG_DIR)}`);
+  }
+  console.log(`\nraw numbers: ${path.relative(ROOT, outFile)} (${results.durationS.toFixed(0)} s)`);
+}
+
+main()
+  .catch((e) => {
+    console.error(`bench: ${e.stack ?? e}`);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanup());
