@@ -18,7 +18,10 @@ export type BackendTlsMode = 'none' | 'starttls' | 'implicit';
  */
 export type BackendLoginMode = 'passthrough' | 'master';
 
-/** active: takes new logins; draining: existing sessions continue, no new logins or placements. */
+/**
+ * active: takes new logins; draining: existing sessions continue, no new
+ * logins or placements (its users go to its standby, if it has one).
+ */
 export type BackendState = 'active' | 'draining';
 
 export interface BackendPorts {
@@ -43,10 +46,32 @@ export interface BackendRow {
   /** Secret: never logged, never printed by the CLI. */
   masterPassword: string | null;
   state: BackendState;
+  /**
+   * The backend that takes this one's logins while it is down or draining;
+   * null = none. It must reach the same mailboxes (a replica, shared storage).
+   * Never the backend itself; cleared when the standby is removed.
+   */
+  standby: string | null;
+  /** Send a PROXY protocol v2 header first on every connection to this backend. */
+  proxyProtocol: boolean;
   createdAt: string;
 }
 
-export type NewBackend = Omit<BackendRow, 'createdAt' | 'state'> & { state?: BackendState };
+/** What addBackend takes: state defaults to active, standby to null, proxyProtocol to false. */
+export type NewBackend = Omit<BackendRow, 'createdAt' | 'state' | 'standby' | 'proxyProtocol'> & {
+  state?: BackendState;
+  standby?: string | null;
+  proxyProtocol?: boolean;
+};
+
+/**
+ * What updateBackend may change on a backend in place, without touching its
+ * placements. An absent key is left as it is; `standby: null` clears it.
+ */
+export interface BackendPatch {
+  standby?: string | null;
+  proxyProtocol?: boolean;
+}
 
 export interface UserRow {
   /** Canonical (lower-case) user name. */
@@ -77,6 +102,12 @@ export interface Store {
   /** Throws StoreError 'not-found'. Refuses ('in-use') while users are assigned to it; hashed placements on it are dropped. */
   removeBackend(name: string, opts?: { force?: boolean }): Promise<void>;
   setBackendState(name: string, state: BackendState): Promise<void>;
+  /**
+   * Change standby and proxyProtocol; returns the updated row. Throws
+   * StoreError 'not-found' when the backend or the named standby does not
+   * exist, 'invalid' for a backend as its own standby or an unknown key.
+   */
+  updateBackend(name: string, patch: BackendPatch): Promise<BackendRow>;
 
   getUser(name: string): Promise<UserRow | undefined>;
   /** Throws StoreError 'exists'. */

@@ -1,5 +1,5 @@
 import { PROTOCOLS, StoreError } from './types';
-import type { BackendLoginMode, BackendState, BackendTlsMode, NewBackend, PlacementSource } from './types';
+import type { BackendLoginMode, BackendPatch, BackendState, BackendTlsMode, NewBackend, PlacementSource } from './types';
 
 // Shared by every Store implementation: what a store accepts must not depend
 // on which database sits behind it. The SQL constraints are a second line.
@@ -56,4 +56,24 @@ export function checkNewBackend(b: NewBackend): void {
     if (b.login === 'master' && !value) throw invalid(`backend login 'master' needs ${field}`);
   }
   if (b.state !== undefined) checkBackendState(b.state);
+  checkStandby(b.name, b.standby);
+  if (b.proxyProtocol !== undefined && typeof b.proxyProtocol !== 'boolean') throw invalid('backend proxyProtocol must be a boolean');
+}
+
+function checkStandby(name: string, standby: unknown): void {
+  if (standby === undefined || standby === null) return;
+  checkName('backend standby', standby);
+  if (standby === name) throw invalid(`backend ${name} cannot be its own standby`);
+}
+
+const PATCH_KEYS: ReadonlyArray<keyof BackendPatch> = ['standby', 'proxyProtocol'];
+
+/** Checks a BackendPatch from an untyped caller: only known keys, each of its type. */
+export function checkBackendPatch(name: string, patch: BackendPatch): void {
+  if (typeof patch !== 'object' || patch === null) throw invalid('backend patch must be an object');
+  for (const k of Object.keys(patch)) {
+    if (!PATCH_KEYS.includes(k as keyof BackendPatch)) throw invalid(`backend ${k} cannot be changed in place (changeable: ${PATCH_KEYS.join(', ')})`);
+  }
+  checkStandby(name, patch.standby);
+  if (patch.proxyProtocol !== undefined && typeof patch.proxyProtocol !== 'boolean') throw invalid('backend proxyProtocol must be a boolean');
 }

@@ -146,7 +146,10 @@ export function describeStoreContract(h: StoreHarness): void {
         await s.close();
         const again = await openStore();
         expect(await again.getUser('alice')).toBeDefined();
-        expect(await h.query('SELECT version, name FROM schema_migrations ORDER BY version')).toEqual([{ version: 1, name: 'initial' }]);
+        expect(await h.query('SELECT version, name FROM schema_migrations ORDER BY version')).toEqual([
+          { version: 1, name: 'initial' },
+          { version: 2, name: 'standby-proxy-protocol' },
+        ]);
       });
 
       test("refuses a database migrated by a newer version ('invalid', naming it)", async () => {
@@ -168,6 +171,9 @@ export function describeStoreContract(h: StoreHarness): void {
         ).toMatch(CHECK_VIOLATION);
         expect(await rejection(h.exec(`INSERT INTO placements VALUES ('u', 'nowhere', 'guessed', ${T})`))).toMatch(CHECK_VIOLATION);
         expect(await rejection(h.exec(`INSERT INTO users VALUES ('', 'h', ${T}, ${T})`))).toMatch(CHECK_VIOLATION);
+        expect(
+          await rejection(h.exec(`INSERT INTO backends (name, host, tls, login, standby, created_at) VALUES ('s', 'h', 'none', 'passthrough', 's', ${T})`)),
+        ).toMatch(CHECK_VIOLATION);
         expect(await h.query('SELECT name FROM backends')).toEqual([]);
       });
     });
@@ -186,6 +192,7 @@ export function describeStoreContract(h: StoreHarness): void {
             masterUser: 'proxy',
             masterPassword: 's3cret',
             state: 'draining',
+            proxyProtocol: true,
           }),
         );
         expect(added).toEqual({
@@ -200,6 +207,8 @@ export function describeStoreContract(h: StoreHarness): void {
           masterUser: 'proxy',
           masterPassword: 's3cret',
           state: 'draining',
+          standby: null,
+          proxyProtocol: true,
           createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
         });
         expect(await s.getBackend('b1')).toEqual(added);
@@ -208,6 +217,8 @@ export function describeStoreContract(h: StoreHarness): void {
         expect(plain.state).toBe('active');
         expect(plain.insecure).toBe(false);
         expect(plain.trusted).toBe(false);
+        expect(plain.standby).toBeNull();
+        expect(plain.proxyProtocol).toBe(false);
         expect((await s.listBackends()).map((b) => b.name)).toEqual(['a0', 'b1']);
       });
 
@@ -237,6 +248,9 @@ export function describeStoreContract(h: StoreHarness): void {
         ['master login without credentials', { login: 'master', masterUser: 'proxy', masterPassword: null }],
         ['unknown state', { state: 'down' as never }],
         ['host with a space', { host: 'a b' }],
+        ['its own standby', { standby: 'x' }],
+        ['an empty standby', { standby: '' }],
+        ['proxyProtocol not a boolean', { proxyProtocol: 'yes' as never }],
       ])("%s is 'invalid'", async (_what, over) => {
         const s = await openStore();
         await expectStoreError(s.addBackend(backend('x', over)), 'invalid');
@@ -252,6 +266,59 @@ export function describeStoreContract(h: StoreHarness): void {
         expect((await s.getBackend('b1'))?.state).toBe('active');
         await expectStoreError(s.setBackendState('nope', 'draining'), 'not-found');
         await expectStoreError(s.setBackendState('b1', 'down' as never), 'invalid');
+      });
+
+      test("a standby must exist ('not-found'), and is stored and returned", async () => {
+        const s = await openStore();
+        await expectStoreError(s.addBackend(backend('b1', { standby: 'b2' })), 'not-found');
+        expect(await s.listBackends()).toEqual([]);
+        await s.addBackend(backend('b2'));
+        expect(await s.addBackend(backend('b1', { standby: 'b2' }))).toMatchObject({ name: 'b1', standby: 'b2' });
+        expect((await s.getBackend('b1'))?.standby).toBe('b2');
+      });
+
+      test('updateBackend sets and clears standby and proxyProtocol, each on its own, and returns the row', async () => {
+        const s = await openStore();
+        await s.addBackend(backend('b1'));
+        await s.addBackend(backend('b2'));
+        const before = (await s.getBackend('b1'))!;
+        const set = await s.updateBackend('b1', { standby: 'b2' });
+        expect(set).toEqual({ ...before, standby: 'b2' });
+        expect(await s.updateBackend('b1', { proxyProtocol: true })).toEqual({ ...before, standby: 'b2', proxyProtocol: true });
+        // Mutual standbys are a pair, not a loop: only one hop is ever followed.
+        expect((await s.updateBackend('b2', { standby: 'b1', proxyProtocol: false })).standby).toBe('b1');
+        expect(await s.updateBackend('b1', { standby: null })).toEqual({ ...before, standby: null, proxyProtocol: true });
+        expect(await s.updateBackend('b1', {})).toEqual(await s.getBackend('b1'));
+        expect(await s.getBackend('b1')).toEqual({ ...before, standby: null, proxyProtocol: true });
+      });
+
+      test("updateBackend: 'not-found' for the backend or its standby, 'invalid' for itself or another key; nothing changes", async () => {
+        const s = await openStore();
+        await s.addBackend(backend('b1'));
+        const before = await s.getBackend('b1');
+        expect((await expectStoreError(s.updateBackend('nope', { proxyProtocol: true }), 'not-found')).message).toMatch(/nope/);
+        expect((await expectStoreError(s.updateBackend('b1', { standby: 'gone' }), 'not-found')).message).toMatch(/standby backend gone/);
+        await expectStoreError(s.updateBackend('b1', { standby: 'b1' }), 'invalid');
+        await expectStoreError(s.updateBackend('b1', { host: 'elsewhere' } as never), 'invalid');
+        await expectStoreError(s.updateBackend('b1', { proxyProtocol: 1 as never }), 'invalid');
+        expect(await s.getBackend('b1')).toEqual(before);
+      });
+
+      test('removing a backend clears it as the standby of others', async () => {
+        const s = await openStore();
+        await s.addBackend(backend('spare'));
+        await s.addBackend(backend('b1', { standby: 'spare' }));
+        await s.addBackend(backend('b2', { standby: 'spare' }));
+        await s.updateBackend('spare', { standby: 'b1' });
+        await s.removeBackend('spare');
+        expect((await s.listBackends()).map((b) => [b.name, b.standby])).toEqual([
+          ['b1', null],
+          ['b2', null],
+        ]);
+        // And the other way round: the backend that had a standby can go.
+        await s.updateBackend('b1', { standby: 'b2' });
+        await s.removeBackend('b1');
+        expect((await s.getBackend('b2'))?.standby).toBeNull();
       });
 
       test("removeBackend: 'not-found', then 'in-use' while users are assigned, hashed placements dropped", async () => {

@@ -160,15 +160,37 @@ describe('PostgreSQL store only', () => {
     test('applies pending migrations in order, once; a failing one leaves nothing half-applied', async () => {
       const c = await rawClient();
       try {
-        expect(await migratePostgres(c, PG_MIGRATIONS)).toEqual([1]);
+        const all = PG_MIGRATIONS.map((m) => m.version);
+        const next = PG_MIGRATIONS.length + 1;
+        expect(await migratePostgres(c, PG_MIGRATIONS)).toEqual(all);
         expect(await migratePostgres(c, PG_MIGRATIONS)).toEqual([]);
-        const extra = { version: 2, name: 'add-notes', sql: 'CREATE TABLE notes (id INTEGER PRIMARY KEY)' };
-        const broken = { version: 2, name: 'broken', sql: 'CREATE TABLE half (id INTEGER); THIS IS NOT SQL' };
+        const extra = { version: next, name: 'add-notes', sql: 'CREATE TABLE notes (id INTEGER PRIMARY KEY)' };
+        const broken = { version: next, name: 'broken', sql: 'CREATE TABLE half (id INTEGER); THIS IS NOT SQL' };
         await expect(migratePostgres(c, [...PG_MIGRATIONS, broken])).rejects.toThrow(/syntax error/);
         expect((await c.query("SELECT to_regclass('half') AS t")).rows).toEqual([{ t: null }]);
-        expect(await migratePostgres(c, [...PG_MIGRATIONS, extra])).toEqual([2]);
-        expect((await c.query('SELECT version FROM schema_migrations ORDER BY version')).rows).toEqual([{ version: 1 }, { version: 2 }]);
+        expect(await migratePostgres(c, [...PG_MIGRATIONS, extra])).toEqual([next]);
+        expect((await c.query('SELECT version FROM schema_migrations ORDER BY version')).rows).toEqual([...all, next].map((version) => ({ version })));
         await expect(migratePostgres(c, [extra])).rejects.toThrow(/numbered/);
+      } finally {
+        await c.end();
+      }
+    });
+
+    test('002 on a database with backends: no standby, no PROXY header; then standby and the not-self check work', async () => {
+      const c = await rawClient();
+      try {
+        await migratePostgres(c, PG_MIGRATIONS.slice(0, 1));
+        await c.query(`INSERT INTO backends (name, host, tls, login, created_at) VALUES ('a', 'h', 'none', 'passthrough', now()), ('b', 'h', 'none', 'passthrough', now())`);
+        expect(await migratePostgres(c, PG_MIGRATIONS)).toEqual([2]);
+        expect((await c.query('SELECT name, standby, proxy_protocol FROM backends ORDER BY name')).rows).toEqual([
+          { name: 'a', standby: null, proxy_protocol: false },
+          { name: 'b', standby: null, proxy_protocol: false },
+        ]);
+        await c.query(`UPDATE backends SET standby = 'b' WHERE name = 'a'`);
+        await expect(c.query(`UPDATE backends SET standby = 'b' WHERE name = 'b'`)).rejects.toThrow(/check constraint/);
+        await expect(c.query(`UPDATE backends SET standby = 'nope' WHERE name = 'b'`)).rejects.toThrow(/foreign key/);
+        await c.query(`DELETE FROM backends WHERE name = 'b'`);
+        expect((await c.query(`SELECT standby FROM backends WHERE name = 'a'`)).rows).toEqual([{ standby: null }]);
       } finally {
         await c.end();
       }
@@ -204,7 +226,7 @@ describe('PostgreSQL store only', () => {
     test('eight nodes opening a fresh database at once: all open, each migration applied once', async () => {
       const stores = await Promise.all(Array.from({ length: 8 }, () => openStore({ poolSize: 1 })));
       expect(stores).toHaveLength(8);
-      expect(await postgres.query('SELECT version, name FROM schema_migrations')).toEqual([{ version: 1, name: 'initial' }]);
+      expect(await postgres.query('SELECT version, name FROM schema_migrations ORDER BY version')).toEqual(PG_MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
     });
   });
 });

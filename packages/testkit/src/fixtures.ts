@@ -1,7 +1,7 @@
 import type { BackendLoginContext, BackendProtocol, BackendStep } from '@mailfront/proxy-core';
 import type { BackendRow } from '@mailfront/store';
 
-/** A backend row with harmless defaults: plaintext, untrusted, passthrough, no ports. */
+/** A backend row with harmless defaults: plaintext, untrusted, passthrough, no ports, no standby, no PROXY header. */
 export function backendRow(over: Partial<BackendRow> = {}): BackendRow {
   return {
     name: 'b1',
@@ -15,6 +15,8 @@ export function backendRow(over: Partial<BackendRow> = {}): BackendRow {
     masterUser: null,
     masterPassword: null,
     state: 'active',
+    standby: null,
+    proxyProtocol: false,
     createdAt: '',
     ...over,
   };

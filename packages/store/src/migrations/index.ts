@@ -1,5 +1,6 @@
 import { StoreError } from '../types';
 import * as m001 from './001-initial';
+import * as m002 from './002-standby-proxy-protocol';
 
 export interface Migration {
   /** Applied in increasing order; recorded in schema_migrations. */
@@ -13,7 +14,7 @@ export interface Migration {
  * end here; an applied migration is never edited, since databases already
  * past it would not see the change.
  */
-export const MIGRATIONS: readonly Migration[] = [m001];
+export const MIGRATIONS: readonly Migration[] = [m001, m002];
 
 /** A gap or a repeat in the numbering is a packaging mistake: refuse before touching the database. */
 export function checkMigrationOrder(migrations: readonly Migration[]): void {

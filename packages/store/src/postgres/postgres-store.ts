@@ -1,8 +1,8 @@
 import { readFileSync, promises as fsp } from 'node:fs';
 import { Pool, type PoolClient, type PoolConfig, type QueryResultRow } from 'pg';
 import { StoreError } from '../types';
-import type { BackendRow, BackendState, NewBackend, PlacementRow, PlacementSource, Store, UserRow } from '../types';
-import { checkBackendState, checkName, checkNewBackend, checkPlacementSource } from '../validate';
+import type { BackendPatch, BackendRow, BackendState, NewBackend, PlacementRow, PlacementSource, Store, UserRow } from '../types';
+import { checkBackendPatch, checkBackendState, checkName, checkNewBackend, checkPlacementSource } from '../validate';
 import { isUnavailable, sqlState, translate } from './errors';
 import { migratePostgres } from './migrate';
 import { PG_MIGRATIONS } from './migrations';
@@ -304,8 +304,8 @@ class PostgresStore implements Store {
       try {
         const [r] = await this.rows<PgBackendRecord>(
           `INSERT INTO backends (name, host, imap_port, pop3_port, submission_port, tls, ca_file, insecure, trusted,
-                                 login, master_user, master_password, state, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                 login, master_user, master_password, state, standby, proxy_protocol, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
            RETURNING *`,
           [
             b.name,
@@ -321,6 +321,8 @@ class PostgresStore implements Store {
             b.masterUser,
             b.masterPassword,
             b.state ?? 'active',
+            b.standby ?? null,
+            b.proxyProtocol === true,
             now(),
           ],
         );
@@ -328,6 +330,7 @@ class PostgresStore implements Store {
         return toBackendRow(r);
       } catch (err) {
         if (sqlState(err) === '23505') throw new StoreError('exists', `backend ${b.name} already exists`);
+        if (sqlState(err) === '23503') throw new StoreError('not-found', `standby backend ${b.standby} does not exist`);
         throw err;
       }
     });
@@ -356,6 +359,30 @@ class PostgresStore implements Store {
     await this.run(`set state of backend ${name}`, true, async () => {
       const r = await this.pool.query('UPDATE backends SET state = $1 WHERE name = $2', [state, name]);
       if (r.rowCount === 0) throw new StoreError('not-found', `backend ${name} does not exist`);
+    });
+  }
+
+  async updateBackend(name: string, patch: BackendPatch): Promise<BackendRow> {
+    checkBackendPatch(name, patch);
+    // Idempotent: setting the same values twice is the same as once.
+    return this.run(`update backend ${name}`, true, async () => {
+      let r: PgBackendRecord | undefined;
+      try {
+        // One statement for any subset of the patch: a flag per column says whether to set it.
+        [r] = await this.rows<PgBackendRecord>(
+          `UPDATE backends SET
+             standby        = CASE WHEN $2::boolean THEN $3::text ELSE standby END,
+             proxy_protocol = CASE WHEN $4::boolean THEN $5::boolean ELSE proxy_protocol END
+           WHERE name = $1
+           RETURNING *`,
+          [name, patch.standby !== undefined, patch.standby ?? null, patch.proxyProtocol !== undefined, patch.proxyProtocol === true],
+        );
+      } catch (err) {
+        if (sqlState(err) === '23503') throw new StoreError('not-found', `standby backend ${patch.standby} does not exist`);
+        throw err;
+      }
+      if (!r) throw new StoreError('not-found', `backend ${name} does not exist`);
+      return toBackendRow(r);
     });
   }
 

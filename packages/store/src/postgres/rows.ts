@@ -15,6 +15,8 @@ export interface PgBackendRecord {
   master_user: string | null;
   master_password: string | null;
   state: string;
+  standby: string | null;
+  proxy_protocol: boolean;
   created_at: Date;
 }
 
@@ -50,6 +52,8 @@ export function toBackendRow(r: PgBackendRecord): BackendRow {
     masterUser: r.master_user,
     masterPassword: r.master_password,
     state: r.state as BackendState,
+    standby: r.standby,
+    proxyProtocol: r.proxy_protocol,
     createdAt: r.created_at.toISOString(),
   };
 }

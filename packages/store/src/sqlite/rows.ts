@@ -15,6 +15,8 @@ export interface BackendRecord {
   master_user: string | null;
   master_password: string | null;
   state: string;
+  standby: string | null;
+  proxy_protocol: number;
   created_at: string;
 }
 
@@ -48,6 +50,8 @@ export function toBackendRow(r: BackendRecord): BackendRow {
     masterUser: r.master_user,
     masterPassword: r.master_password,
     state: r.state as BackendState,
+    standby: r.standby,
+    proxyProtocol: r.proxy_protocol === 1,
     createdAt: r.created_at,
   };
 }

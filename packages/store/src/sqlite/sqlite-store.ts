@@ -3,8 +3,8 @@ import { closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync } from
 import { dirname, resolve } from 'node:path';
 import { MIGRATIONS } from '../migrations';
 import { StoreError } from '../types';
-import type { BackendRow, BackendState, NewBackend, PlacementRow, PlacementSource, Store, UserRow } from '../types';
-import { checkBackendState, checkName, checkNewBackend, checkPlacementSource } from '../validate';
+import type { BackendPatch, BackendRow, BackendState, NewBackend, PlacementRow, PlacementSource, Store, UserRow } from '../types';
+import { checkBackendPatch, checkBackendState, checkName, checkNewBackend, checkPlacementSource } from '../validate';
 import { migrate } from './migrate';
 import { toBackendRow, toPlacementRow, toUserRow } from './rows';
 import type { BackendRecord, PlacementRecord, UserRecord } from './rows';
@@ -131,9 +131,17 @@ class SqliteStore implements Store {
       getBackend: db.prepare<[string], BackendRecord>('SELECT * FROM backends WHERE name = ?'),
       addBackend: db.prepare<[Record<string, unknown>], BackendRecord>(
         `INSERT INTO backends (name, host, imap_port, pop3_port, submission_port, tls, ca_file, insecure, trusted,
-                               login, master_user, master_password, state, created_at)
+                               login, master_user, master_password, state, standby, proxy_protocol, created_at)
          VALUES (@name, @host, @imap_port, @pop3_port, @submission_port, @tls, @ca_file, @insecure, @trusted,
-                 @login, @master_user, @master_password, @state, @created_at)
+                 @login, @master_user, @master_password, @state, @standby, @proxy_protocol, @created_at)
+         RETURNING *`,
+      ),
+      // One statement for any subset of the patch: a flag per column says whether to set it.
+      updateBackend: db.prepare<[Record<string, unknown>], BackendRecord>(
+        `UPDATE backends SET
+           standby        = CASE WHEN @set_standby THEN @standby ELSE standby END,
+           proxy_protocol = CASE WHEN @set_proxy_protocol THEN @proxy_protocol ELSE proxy_protocol END
+         WHERE name = @name
          RETURNING *`,
       ),
       deleteBackend: db.prepare<[string]>('DELETE FROM backends WHERE name = ?'),
@@ -238,12 +246,15 @@ class SqliteStore implements Store {
           master_user: b.masterUser,
           master_password: b.masterPassword,
           state: b.state ?? 'active',
+          standby: b.standby ?? null,
+          proxy_protocol: b.proxyProtocol === true ? 1 : 0,
           created_at: now(),
         });
         if (!r) throw new StoreError('unavailable', `add backend ${b.name}: no row returned`);
         return toBackendRow(r);
       } catch (err) {
         if (isSqliteCode(err, 'SQLITE_CONSTRAINT_PRIMARYKEY')) throw new StoreError('exists', `backend ${b.name} already exists`);
+        if (isSqliteCode(err, 'SQLITE_CONSTRAINT_FOREIGNKEY')) throw new StoreError('not-found', `standby backend ${b.standby} does not exist`);
         throw err;
       }
     });
@@ -259,6 +270,27 @@ class SqliteStore implements Store {
       if (this.stmt.setBackendState.run(state, name).changes === 0) {
         throw new StoreError('not-found', `backend ${name} does not exist`);
       }
+    });
+  }
+
+  async updateBackend(name: string, patch: BackendPatch): Promise<BackendRow> {
+    checkBackendPatch(name, patch);
+    return this.guard(`update backend ${name}`, () => {
+      let r: BackendRecord | undefined;
+      try {
+        r = this.stmt.updateBackend.get({
+          name,
+          set_standby: patch.standby !== undefined ? 1 : 0,
+          standby: patch.standby ?? null,
+          set_proxy_protocol: patch.proxyProtocol !== undefined ? 1 : 0,
+          proxy_protocol: patch.proxyProtocol === true ? 1 : 0,
+        });
+      } catch (err) {
+        if (isSqliteCode(err, 'SQLITE_CONSTRAINT_FOREIGNKEY')) throw new StoreError('not-found', `standby backend ${patch.standby} does not exist`);
+        throw err;
+      }
+      if (!r) throw new StoreError('not-found', `backend ${name} does not exist`);
+      return toBackendRow(r);
     });
   }
 
