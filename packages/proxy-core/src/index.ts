@@ -6,6 +6,7 @@ export { createLogger, type Logger, type LogFormat } from './log';
 export { LineReader, LineTooLong } from './line-reader';
 export { loginToBackend, BackendLoginError, type BackendLoginOptions, type BackendLoginSuccess } from './backend';
 export { SessionDriver, newSessionId, type ProxyServices, type ListenerPolicy, type ListenerTls, type Peer } from './session-driver';
+export type { ProxyEvents, LoginEvent, SessionEndEvent } from './events';
 export { SessionRegistry, type SessionInfo, type SessionHandle, type SessionPhase } from './registry';
 export { createListener, type Listener, type ListenerSpec, type ProxyProtocolPolicy } from './listener';
 export {

@@ -10,6 +10,7 @@ import { clientAnswerFor, failure, logLevelFor, ProxyFailure } from './errors';
 import type { CoreLimits } from './limits';
 import type { Logger } from './log';
 import type { ByeReason, ClientSession, ClientStep, Credentials, ProtocolDescriptor, SessionEnv } from './protocol';
+import type { ProxyEvents } from './events';
 import type { PenaltyBox } from './penalty';
 import type { SessionRegistry, SessionPhase } from './registry';
 import { clip } from './sanitize';
@@ -43,6 +44,8 @@ export interface ProxyServices {
   tls: ClientTlsProvider;
   /** Escalating refusals after failed logins; absent = none. */
   penalties?: PenaltyBox;
+  /** Login and session-end notices (metrics, user moves); absent = none. */
+  events?: ProxyEvents;
 }
 
 export function newSessionId(): string {
@@ -279,6 +282,14 @@ export class SessionDriver implements SessionEnv {
     } finally {
       this.backendAbort = undefined;
     }
+    this.svc.events?.onLogin?.({
+      protocol: this.desc.name,
+      user: authUser,
+      failure: result && this.phase === 'login' ? null : (fail?.kind ?? 'internal'),
+      backend: this.backend?.name ?? null,
+      durationMs: Date.now() - started,
+      abandoned: this.phase !== 'login',
+    });
     if (this.phase !== 'login') {
       // The client left (or was closed) while we were busy.
       result?.socket.destroy();
@@ -347,6 +358,16 @@ export class SessionDriver implements SessionEnv {
     void relay.done.then((r) => {
       this.phase = 'closed';
       this.svc.registry.remove(this.sessionId);
+      this.svc.events?.onSessionEnd?.({
+        protocol: this.desc.name,
+        user: this.user,
+        backend: this.backend?.name ?? null,
+        tls: this.tlsActive,
+        bytesFromClient: r.bytesFromClient,
+        bytesFromBackend: r.bytesFromBackend,
+        durationMs: r.durationMs,
+        end: r.end,
+      });
       this.log.info(
         {
           user: clip(this.user),
@@ -389,6 +410,16 @@ export class SessionDriver implements SessionEnv {
     this.backendConn = undefined;
     if (!this.svc.registry.get(this.sessionId)) return;
     this.svc.registry.remove(this.sessionId);
+    this.svc.events?.onSessionEnd?.({
+      protocol: this.desc.name,
+      user: null,
+      backend: null,
+      tls: this.tlsActive,
+      bytesFromClient: 0,
+      bytesFromBackend: 0,
+      durationMs: Date.now() - this.since.getTime(),
+      end: 'pre-login',
+    });
     this.log.info(
       { reason: why, auth_failures: this.authFailures, bad_commands: this.badCommands, tls: this.tlsActive, user: this.user ? clip(this.user) : undefined },
       'disconnected before login',
