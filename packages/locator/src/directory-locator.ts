@@ -158,7 +158,9 @@ export function createDirectoryLocator(o: DirectoryLocatorOptions): DirectoryLoc
       case 'invalid':
         return { ok: false, kind: 'no-backend', reason: `${o.attribute} of ${user} ${placement.reason}` };
       case 'backend': {
-        // Like an assigned placement: the directory's word holds even for a draining backend.
+        // Like an assigned placement: the directory's word holds even for a
+        // draining or down backend; the health-aware locator around this one
+        // sends such a login to the standby, or refuses it for now.
         const b = placement.backend;
         const port = b.ports[protocol];
         if (port === null) return { ok: false, kind: 'no-backend', reason: `backend ${b.name}, named by ${o.attribute}, has no ${protocol} port` };

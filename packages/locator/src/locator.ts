@@ -1,6 +1,6 @@
 import type { BackendRow, PlacementRow, Protocol, Store } from '@mailfront/store';
 import { rendezvousPick } from './rendezvous';
-import type { LocateResult, Locator } from './types';
+import type { LocateHint, LocateResult, Locator } from './types';
 
 /**
  * How many times to re-place a user whose chosen backend vanished between
@@ -17,19 +17,20 @@ const MAX_PLACE_ATTEMPTS = 3;
  * than opening a second, empty mailbox elsewhere.
  *
  * - A stored placement (assigned by an admin, or hashed on first login) wins,
- *   even on a draining backend: draining stops new placements, it does not
- *   move mailboxes (that is `user move`).
+ *   even on a draining or down backend: the mailbox is there. Draining does
+ *   not move mailboxes (that is `user move`); where such a user's logins go
+ *   meanwhile (the standby, or nowhere) is the health-aware locator's call.
  * - Otherwise the user is placed by rendezvous hashing over the active
- *   backends and the choice is stored with placeIfAbsent, so that nodes
- *   placing the same user at once agree, and later backend additions do not
- *   move the user.
+ *   backends the hint calls placeable (the healthy ones), and the choice is
+ *   stored with placeIfAbsent, so that nodes placing the same user at once
+ *   agree, and later backend additions do not move the user.
  */
 export function createLocator(store: Store): Locator {
-  async function locate(user: string, protocol: Protocol): Promise<LocateResult> {
+  async function locate(user: string, protocol: Protocol, hint?: LocateHint): Promise<LocateResult> {
     try {
       for (let attempt = 1; attempt <= MAX_PLACE_ATTEMPTS; attempt++) {
-        const found = await placedOrNew(user);
-        if (found.kind === 'no-backend') return { ok: false, kind: 'no-backend', reason: found.reason };
+        const found = await placedOrNew(user, hint?.placeable);
+        if (found.kind === 'no-backend') return { ok: false, kind: found.unavailable ? 'unavailable' : 'no-backend', reason: found.reason };
         if (found.kind === 'located') return withPort(found.backend, protocol, found.source);
         // 'retry': the backend went away under us; look again.
       }
@@ -41,10 +42,10 @@ export function createLocator(store: Store): Locator {
 
   type Found =
     | { kind: 'located'; backend: BackendRow; source: 'assigned' | 'hashed' | 'new' }
-    | { kind: 'no-backend'; reason: string }
+    | { kind: 'no-backend'; reason: string; unavailable?: true }
     | { kind: 'retry' };
 
-  async function placedOrNew(user: string): Promise<Found> {
+  async function placedOrNew(user: string, placeable: LocateHint['placeable']): Promise<Found> {
     const placement = await store.getPlacement(user);
     if (placement) {
       const backend = await store.getBackend(placement.backend);
@@ -58,11 +59,16 @@ export function createLocator(store: Store): Locator {
     const backends = await store.listBackends();
     // Any active backend, whatever its protocols: see the note on createLocator.
     const active = backends.filter((b) => b.state === 'active');
+    // A new mailbox on a backend that is down now would make the first login fail.
+    const candidates = placeable ? active.filter(placeable) : active;
     const choice = rendezvousPick(
       user,
-      active.map((b) => b.name),
+      candidates.map((b) => b.name),
     );
-    if (choice === undefined) return { kind: 'no-backend', reason: 'no active backend to place the user on' };
+    if (choice === undefined) {
+      if (active.length > 0) return { kind: 'no-backend', reason: `no healthy active backend to place the user on (${active.length} active, all down)`, unavailable: true };
+      return { kind: 'no-backend', reason: 'no active backend to place the user on' };
+    }
 
     let stored: PlacementRow;
     try {

@@ -123,6 +123,44 @@ export interface SubmissionConfig extends SubmissionLimits {
   maxMessageBytes: number;
 }
 
+/** The admin API the CLI talks to (sessions, kick, user move). See docs/operations.md. */
+export interface AdminConfig {
+  /** Unix socket (mode 0600) for the admin API; null = none. Default <dataDir>/admin.sock. */
+  socket: string | null;
+  /** The admin API over HTTP with a bearer token; null = none. */
+  http: AdminHttpConfig | null;
+  /** A login of a user whose move is under way waits this long for it, then gets a temporary failure; 0 = at once. */
+  moveLoginWaitMs: number;
+}
+
+export interface AdminHttpConfig {
+  host: string;
+  /** 0 = any free port (tests). */
+  port: number;
+  /** File whose first line is the bearer token. */
+  tokenFile: string;
+  /** A host that is not loopback is refused unless this is true. */
+  allowRemote: boolean;
+}
+
+/** Prometheus metrics over HTTP; port null = off. */
+export interface MetricsConfig {
+  host: string;
+  port: number | null;
+}
+
+/** Thunderbird autoconfig and Outlook Autodiscover over HTTP(S); port null = off. */
+export interface AutoconfigConfig {
+  host: string;
+  port: number | null;
+  /** true: HTTPS with the client-facing certificate (tls.cert/key or the self-signed one). */
+  tls: boolean;
+  /** The mail server's public name handed to clients; null = `hostname`. */
+  hostname: string | null;
+  /** The provider's name shown by clients; null = the host name. */
+  displayName: string | null;
+}
+
 export interface MailfrontConfig {
   /** Absolute after loading. */
   dataDir: string;
@@ -142,6 +180,9 @@ export interface MailfrontConfig {
   log: { level: LogLevel; format: LogFormat };
   proxyProtocol: ProxyProtocolConfig;
   penalties: PenaltiesConfig;
+  admin: AdminConfig;
+  metrics: MetricsConfig;
+  autoconfig: AutoconfigConfig;
 }
 
 export interface LoadedConfig {
@@ -162,6 +203,7 @@ export const CONFIG_ENV_VAR = 'MAILFRONT_CONFIG';
 
 const DEFAULT_DATA_DIR = './var';
 const DEFAULT_DB_FILE = 'mailfront.db';
+const DEFAULT_ADMIN_SOCKET = 'admin.sock';
 
 // setTimeout treats any delay above 2^31-1 ms (24.8 days) as 1 ms: a huge
 // timeout would silently become an immediate one.
@@ -218,6 +260,9 @@ export const DEFAULT_CONFIG: MailfrontConfig = deepFreeze({
   log: { level: 'info', format: 'json' },
   proxyProtocol: { trustedNetworks: [], headerTimeoutMs: 3_000 },
   penalties: { threshold: 5, baseMs: 10_000, maxMs: 900_000, forgetAfterMs: 900_000, maxEntries: 100_000, trustedNetworks: [] },
+  admin: { socket: join(DEFAULT_DATA_DIR, DEFAULT_ADMIN_SOCKET), http: null, moveLoginWaitMs: 5_000 },
+  metrics: { host: '127.0.0.1', port: null },
+  autoconfig: { host: '127.0.0.1', port: null, tls: false, hostname: null, displayName: null },
 } satisfies MailfrontConfig);
 
 type KeyPath = ReadonlyArray<string | number>;
@@ -352,7 +397,7 @@ function host(v: unknown, path: KeyPath): string {
 
 // ---------------------------------------------------------------------------
 
-const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'ldap', 'limits', 'imap', 'pop3', 'submission', 'log', 'proxyProtocol', 'penalties'] as const;
+const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'ldap', 'limits', 'imap', 'pop3', 'submission', 'log', 'proxyProtocol', 'penalties', 'admin', 'metrics', 'autoconfig'] as const;
 const PROTOCOLS: readonly ListenerProtocol[] = ['imap', 'pop3', 'submission'];
 const LISTENER_TLS: readonly ListenerTlsMode[] = ['starttls', 'implicit', 'none'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -797,7 +842,79 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
     log,
     proxyProtocol: pp,
     penalties: penalties(r.penalties, ['penalties']),
+    admin: adminSection(r.admin, dataDir, base),
+    metrics: metricsSection(r.metrics),
+    autoconfig: autoconfigSection(r.autoconfig),
   });
+}
+
+// ---------------------------------------------------------------------------
+// Operations: admin API, metrics, client autoconfiguration
+
+// sun_path is 108 bytes on Linux, NUL included: a longer path cannot be bound.
+const MAX_UNIX_SOCKET_BYTES = 107;
+
+function adminSection(v: unknown, dataDir: string, base: string): AdminConfig {
+  const r = section(v, ['admin'], ['socket', 'http', 'moveLoginWaitMs']);
+  const d = DEFAULT_CONFIG.admin;
+  let socket: string | null = join(dataDir, DEFAULT_ADMIN_SOCKET);
+  if (r.socket === null) socket = null;
+  else if (r.socket !== undefined) socket = filePath(r.socket, ['admin', 'socket'], base);
+  if (socket !== null && Buffer.byteLength(socket) > MAX_UNIX_SOCKET_BYTES) {
+    throw new ConfigError(['admin', 'socket'], `${socket} is longer than ${MAX_UNIX_SOCKET_BYTES} bytes, which a unix socket cannot be: set a shorter admin.socket (or null)`);
+  }
+  let http: AdminHttpConfig | null = null;
+  if (r.http !== undefined && r.http !== null) {
+    const h = section(r.http, ['admin', 'http'], ['host', 'port', 'tokenFile', 'allowRemote']);
+    const key = (k: string): KeyPath => ['admin', 'http', k];
+    if (h.port === undefined) throw new ConfigError(key('port'), 'is required with admin.http (0..65535)');
+    if (h.tokenFile === undefined) throw new ConfigError(key('tokenFile'), 'is required with admin.http: a file whose first line is the bearer token');
+    http = {
+      host: h.host === undefined ? '127.0.0.1' : host(h.host, key('host')),
+      port: integer(h.port, key('port'), 0, 65535),
+      tokenFile: filePath(h.tokenFile, key('tokenFile'), base),
+      allowRemote: h.allowRemote === undefined ? false : boolean(h.allowRemote, key('allowRemote')),
+    };
+    // Anyone who can reach the port can try the token: loopback only unless the admin says otherwise.
+    if (!isLoopback(http.host) && !http.allowRemote) {
+      throw new ConfigError(key('host'), `${http.host} is not a loopback address: the admin API can end sessions and move users; set admin.http.allowRemote: true to serve it there anyway`);
+    }
+  }
+  return {
+    socket,
+    http,
+    moveLoginWaitMs: r.moveLoginWaitMs === undefined ? d.moveLoginWaitMs : integer(r.moveLoginWaitMs, ['admin', 'moveLoginWaitMs'], 0, MAX_TIMER_MS, ' ms'),
+  };
+}
+
+function optionalPort(v: unknown, path: KeyPath): number | null {
+  return v === undefined || v === null ? null : integer(v, path, 0, 65535);
+}
+
+function metricsSection(v: unknown): MetricsConfig {
+  const r = section(v, ['metrics'], ['host', 'port']);
+  return {
+    host: r.host === undefined ? DEFAULT_CONFIG.metrics.host : host(r.host, ['metrics', 'host']),
+    port: optionalPort(r.port, ['metrics', 'port']),
+  };
+}
+
+function autoconfigSection(v: unknown): AutoconfigConfig {
+  const r = section(v, ['autoconfig'], ['host', 'port', 'tls', 'hostname', 'displayName']);
+  const key = (k: string): KeyPath => ['autoconfig', k];
+  let displayName: string | null = null;
+  if (r.displayName !== undefined && r.displayName !== null) {
+    displayName = text(r.displayName, key('displayName'));
+    // Clients show it in one line of a dialog.
+    if (displayName.length > 100) throw new ConfigError(key('displayName'), `must be at most 100 characters, got ${displayName.length}`);
+  }
+  return {
+    host: r.host === undefined ? DEFAULT_CONFIG.autoconfig.host : host(r.host, key('host')),
+    port: optionalPort(r.port, key('port')),
+    tls: r.tls === undefined ? false : boolean(r.tls, key('tls')),
+    hostname: r.hostname === undefined || r.hostname === null ? null : host(r.hostname, key('hostname')),
+    displayName,
+  };
 }
 
 function isLoopback(h: string): boolean {
@@ -819,6 +936,15 @@ export function configWarnings(config: MailfrontConfig): string[] {
     out.push(`store: PostgreSQL on ${config.store.host} without ssl: password hashes and the store's password cross the network in clear`);
   } else if (config.store.kind === 'postgres' && config.store.ssl !== false && config.store.ssl.insecure) {
     out.push("store.ssl.insecure: the PostgreSQL server's certificate is not verified");
+  }
+  if (config.admin.http && !isLoopback(config.admin.http.host)) {
+    out.push(`admin.http: the admin API is served on ${config.admin.http.host}, not loopback: anyone who reaches it may try the token`);
+  }
+  if (config.metrics.port !== null && !isLoopback(config.metrics.host)) {
+    out.push(`metrics: served on ${config.metrics.host}, not loopback: anyone who reaches it can read the counters`);
+  }
+  if (config.autoconfig.port !== null && !config.autoconfig.tls) {
+    out.push('autoconfig.tls is false: clients fetch their settings over plain HTTP (fine behind a TLS-terminating web server)');
   }
   if (config.auth.failureDelayMs === 0) out.push('auth.failureDelayMs is 0: password guessing is not slowed down');
   if (config.auth.source === 'backend') {
