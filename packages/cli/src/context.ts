@@ -28,7 +28,13 @@ export class CliContext {
 
   /** Throws ConfigError, which the runner turns into exit status 2. */
   loadConfig(): LoadedConfig {
-    this.loaded ??= loadConfig({ file: this.globals().config, env: this.io.env, cwd: this.io.cwd });
+    this.loaded ??= this.reloadConfig();
+    return this.loaded;
+  }
+
+  /** Read the config file again (serve's SIGHUP); throws ConfigError, and then keeps the last good one. */
+  reloadConfig(): LoadedConfig {
+    this.loaded = loadConfig({ file: this.globals().config, env: this.io.env, cwd: this.io.cwd });
     return this.loaded;
   }
 

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { PassThrough, Readable } from 'node:stream';
 import { verifyPassword } from '@mailfront/auth';
 import { rendezvousPick } from '@mailfront/locator';
@@ -597,6 +598,49 @@ describe('serve', () => {
     await expect(banner(port)).rejects.toThrow();
     // No certificate configured: a self-signed one was made under dataDir.
     expect(existsSync(join(tmp, 'data/tls'))).toBe(true);
+  });
+
+  test('SIGHUP reloads the certificate; a broken config is refused and the running one kept', async () => {
+    const port = await freePort();
+    const certDir = join(tmp, 'certs');
+    mkdirSync(certDir, { recursive: true });
+    const install = (name: string) => {
+      const pem = generateSelfSigned({ hostnames: [name, 'localhost'] });
+      writeFileSync(join(certDir, 'cert.pem'), pem.cert);
+      writeFileSync(join(certDir, 'key.pem'), pem.key);
+      return new X509Certificate(pem.cert).fingerprint256;
+    };
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+          resolve(s.getPeerX509Certificate()!.fingerprint256);
+          s.destroy();
+        });
+        s.on('error', reject);
+      });
+    const first = install('first.example');
+    const good = `dataDir: ../data\nhostname: localhost\nlog: { level: fatal }\ntls: { cert: ../certs/cert.pem, key: ../certs/key.pem }\nlisteners:\n  - { protocol: imap, port: ${port}, tls: implicit }\n`;
+    writeConfig(good);
+    const before = process.listeners('SIGTERM');
+    const beforeHup = process.listeners('SIGHUP');
+    const running = run(['serve']);
+    let fp = '';
+    for (let i = 0; i < 300 && !fp; i++) fp = await served().catch(() => new Promise<string>((r) => setTimeout(() => r(''), 50)));
+    expect(fp).toBe(first);
+    const hup = process.listeners('SIGHUP').filter((l) => !beforeHup.includes(l));
+    expect(hup).toHaveLength(1);
+    // A renewed certificate in the same files: served after SIGHUP, without a restart.
+    const second = install('second.example');
+    (hup[0] as () => void)();
+    expect(await served()).toBe(second);
+    // A config that does not validate changes nothing.
+    writeConfig(good.replace('tls: implicit', 'tls: sometimes'));
+    install('third.example');
+    (hup[0] as () => void)();
+    expect(await served()).toBe(second);
+    (ourListeners(before)[0] as (s: string) => void)('SIGTERM');
+    expect((await running).code).toBe(0);
+    expect(process.listeners('SIGHUP').filter((l) => !beforeHup.includes(l))).toHaveLength(0);
   });
 
   test('a port in use fails with exit 1 and leaves no signal handler behind', async () => {

@@ -61,6 +61,8 @@ export class ImapClientSession extends StepSession<ImapSessionState, ImapParser>
         return replies.byeKicked;
       case 'internal':
         return replies.byeInternal;
+      case 'overloaded':
+        return replies.byeOverloaded;
     }
   }
 }

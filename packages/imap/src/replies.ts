@@ -36,6 +36,7 @@ export const replies = {
   byeTooManyErrors: '* BYE Too many invalid commands.\r\n',
   byeInternal: '* BYE Internal error, please try again later.\r\n',
   byeKicked: '* BYE Disconnected by administrator.\r\n',
+  byeOverloaded: '* BYE [UNAVAILABLE] Too many connections, please try again later.\r\n',
 } as const;
 
 /**

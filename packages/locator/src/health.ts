@@ -7,30 +7,41 @@ import type { Protocol } from '@mailfront/store';
  * checks' I/O lives in the server. Time comes from an injected monotonic
  * clock, so tests step through every transition without waiting.
  *
- *   closed ──(failuresToOpen failures in a row)──▶ open
+ *   closed ──(failuresToOpen failed checks, or logins, in a row)──▶ open
  *   open ──(openMs later: half-open)── next active check ok ──▶ closed
  *                                      next active check fails ──▶ open again
  *
  * While open or half-open the backend takes no new logins for that protocol.
  * Only an active check decides in half-open: the one probe, rather than a
  * burst of users finding out whether the backend is back.
+ *
+ * Checks and logins are counted apart: a greeting says less than a login, so
+ * a backend that greets but then stalls every login (a full disk, a hung
+ * auth process) must still open its breaker through the logins, however
+ * many greeting checks succeed in between. A successful login proves both.
  */
 
 export interface BreakerOptions {
-  /** Consecutive failures (checks or logins) that open a closed breaker. */
+  /** Consecutive failed checks, or consecutive failed logins, that open a closed breaker. */
   failuresToOpen: number;
   /** How long an open breaker stays shut before the next check may close it. */
   openMs: number;
 }
 
-export type Breaker = { at: 'closed'; failures: number } | { at: 'open'; since: number };
+/** Failures in a row while closed, per source. */
+export interface FailureCounts {
+  check: number;
+  login: number;
+}
+
+export type Breaker = { at: 'closed'; failures: FailureCounts } | { at: 'open'; since: number };
 
 export type BreakerPhase = 'closed' | 'open' | 'half-open';
 
 /** Where a result came from: only a check is a half-open breaker's probe. */
 export type ResultSource = 'check' | 'login';
 
-export const CLOSED: Breaker = Object.freeze({ at: 'closed', failures: 0 });
+export const CLOSED: Breaker = Object.freeze({ at: 'closed', failures: Object.freeze({ check: 0, login: 0 }) });
 
 export function breakerPhase(b: Breaker, now: number, o: BreakerOptions): BreakerPhase {
   switch (b.at) {
@@ -46,9 +57,16 @@ export function breakerPhase(b: Breaker, now: number, o: BreakerOptions): Breake
 /** The breaker after one result. Pure: the same inputs give the same breaker. */
 export function onResult(b: Breaker, source: ResultSource, ok: boolean, now: number, o: BreakerOptions): Breaker {
   switch (b.at) {
-    case 'closed':
-      if (ok) return b.failures === 0 ? b : CLOSED;
-      return b.failures + 1 >= o.failuresToOpen ? { at: 'open', since: now } : { at: 'closed', failures: b.failures + 1 };
+    case 'closed': {
+      const f = b.failures;
+      if (ok) {
+        // A login that worked proves what a check would; a check proves less.
+        if (source === 'login') return f.check === 0 && f.login === 0 ? b : CLOSED;
+        return f.check === 0 ? b : { at: 'closed', failures: { ...f, check: 0 } };
+      }
+      const n = f[source] + 1;
+      return n >= o.failuresToOpen ? { at: 'open', since: now } : { at: 'closed', failures: { ...f, [source]: n } };
+    }
     case 'open':
       // Open: nothing is learned until openMs have passed. Half-open: the
       // probe decides; a login that was already under way when the breaker
@@ -99,8 +117,8 @@ export interface ProtocolHealth {
   /** Why the last failed check or login failed; cleared by a successful check. */
   lastError: string | null;
   breaker: BreakerPhase;
-  /** Failures in a row while closed. */
-  failures: number;
+  /** Failed checks and failed logins in a row while closed (0 when open). */
+  failures: FailureCounts;
   /** ISO time the breaker last opened; null while closed. */
   openedAt: string | null;
 }
@@ -191,14 +209,14 @@ export class HealthBook implements HealthView {
     const now = this.now();
     return protocols.map((protocol) => {
       const e = this.entries.get(backend)?.get(protocol);
-      if (!e) return { protocol, probe: 'unknown', lastCheckAt: null, lastError: null, breaker: 'closed', failures: 0, openedAt: null };
+      if (!e) return { protocol, probe: 'unknown', lastCheckAt: null, lastError: null, breaker: 'closed', failures: { check: 0, login: 0 }, openedAt: null };
       return {
         protocol,
         probe: e.probe,
         lastCheckAt: e.lastCheckAt === null ? null : new Date(e.lastCheckAt).toISOString(),
         lastError: e.lastError,
         breaker: breakerPhase(e.breaker, now, this.opts),
-        failures: e.breaker.at === 'closed' ? e.breaker.failures : 0,
+        failures: e.breaker.at === 'closed' ? { ...e.breaker.failures } : { check: 0, login: 0 },
         openedAt: e.openedAt === null ? null : new Date(e.openedAt).toISOString(),
       };
     });

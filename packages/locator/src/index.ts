@@ -11,6 +11,7 @@ export type {
   BreakerChange,
   BreakerOptions,
   BreakerPhase,
+  FailureCounts,
   HealthBookOptions,
   HealthView,
   LoginVerdict,

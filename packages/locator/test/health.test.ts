@@ -8,19 +8,39 @@ function clock() {
 }
 
 describe('breaker transitions (pure)', () => {
-  test('closed counts failures in a row; a success resets; the 3rd opens', () => {
+  test('closed counts failed checks in a row; a good check resets them; the 3rd opens', () => {
     let b: Breaker = CLOSED;
     b = onResult(b, 'check', false, 0, O);
-    expect(b).toEqual({ at: 'closed', failures: 1 });
-    b = onResult(b, 'login', false, 1, O);
-    expect(b).toEqual({ at: 'closed', failures: 2 });
-    b = onResult(b, 'login', true, 2, O);
-    expect(b).toBe(CLOSED);
+    b = onResult(b, 'check', false, 1, O);
+    expect(b).toEqual({ at: 'closed', failures: { check: 2, login: 0 } });
+    b = onResult(b, 'check', true, 2, O);
+    expect(b).toEqual(CLOSED);
     for (const t of [3, 4]) b = onResult(b, 'check', false, t, O);
-    expect(b).toEqual({ at: 'closed', failures: 2 });
-    b = onResult(b, 'login', false, 5, O);
+    b = onResult(b, 'check', false, 5, O);
     expect(b).toEqual({ at: 'open', since: 5 });
     expect(breakerPhase(b, 5, O)).toBe('open');
+  });
+
+  test('failed logins open it too, however many greeting checks succeed in between (a backend that greets, then stalls)', () => {
+    let b: Breaker = CLOSED;
+    for (let t = 0; t < 2; t++) {
+      b = onResult(b, 'login', false, t, O);
+      b = onResult(b, 'check', true, t, O);
+    }
+    expect(b).toEqual({ at: 'closed', failures: { check: 0, login: 2 } });
+    expect(onResult(b, 'login', false, 9, O)).toEqual({ at: 'open', since: 9 });
+  });
+
+  test('a good login resets both counts; checks and logins do not add up', () => {
+    let b: Breaker = CLOSED;
+    b = onResult(b, 'check', false, 0, O);
+    b = onResult(b, 'check', false, 1, O);
+    b = onResult(b, 'login', false, 2, O);
+    b = onResult(b, 'login', false, 3, O);
+    expect(b).toEqual({ at: 'closed', failures: { check: 2, login: 2 } });
+    b = onResult(b, 'login', true, 4, O);
+    expect(b).toBe(CLOSED);
+    expect(onResult(CLOSED, 'login', true, 5, O)).toBe(CLOSED);
   });
 
   test('failuresToOpen 1 opens on the first failure', () => {
@@ -94,10 +114,10 @@ describe('HealthBook', () => {
         lastCheckAt: expect.stringMatching(/^2025-01-01T/),
         lastError: 'check: ECONNREFUSED',
         breaker: 'open',
-        failures: 0,
+        failures: { check: 0, login: 0 },
         openedAt: expect.stringMatching(/^2025-01-01T/),
       },
-      { protocol: 'pop3', probe: 'unknown', lastCheckAt: null, lastError: null, breaker: 'closed', failures: 0, openedAt: null },
+      { protocol: 'pop3', probe: 'unknown', lastCheckAt: null, lastError: null, breaker: 'closed', failures: { check: 0, login: 0 }, openedAt: null },
     ]);
   });
 
@@ -105,7 +125,7 @@ describe('HealthBook', () => {
     const { h, c, changes } = book();
     h.recordLogin('b1', 'imap', false, 'connect', 'ECONNREFUSED');
     h.recordLogin('b1', 'imap', false, 'timeout');
-    expect(h.health('b1', ['imap'])[0]).toMatchObject({ breaker: 'closed', failures: 2, lastError: 'login: timeout', probe: 'unknown' });
+    expect(h.health('b1', ['imap'])[0]).toMatchObject({ breaker: 'closed', failures: { check: 0, login: 2 }, lastError: 'login: timeout', probe: 'unknown' });
     // Irrelevant outcomes neither count nor reset.
     h.recordLogin('b1', 'imap', false, 'remote');
     h.recordLogin('b1', 'imap', false, 'protocol', 'bad banner');
@@ -130,16 +150,17 @@ describe('HealthBook', () => {
     expect(h.isUp('b1', 'imap')).toBe(true);
     expect(changes.at(-1)).toMatchObject({ from: 'half-open', to: 'closed', source: 'check', detail: null });
     expect(changes).toHaveLength(3);
-    expect(h.health('b1', ['imap'])[0]).toMatchObject({ breaker: 'closed', failures: 0, openedAt: null });
+    expect(h.health('b1', ['imap'])[0]).toMatchObject({ breaker: 'closed', failures: { check: 0, login: 0 }, openedAt: null });
   });
 
   test('a rejected password counts as the backend answering', () => {
     const { h } = book();
-    h.recordCheck('b1', 'pop3', false);
-    h.recordCheck('b1', 'pop3', false);
+    h.recordLogin('b1', 'pop3', false, 'timeout');
+    h.recordLogin('b1', 'pop3', false, 'timeout');
     h.recordLogin('b1', 'pop3', false, 'auth-failed');
-    h.recordCheck('b1', 'pop3', false);
+    h.recordLogin('b1', 'pop3', false, 'timeout');
     expect(h.isUp('b1', 'pop3')).toBe(true);
+    expect(h.health('b1', ['pop3'])[0]!.failures).toEqual({ check: 0, login: 1 });
   });
 
   test('retain forgets removed backends; configure changes thresholds, not states', () => {

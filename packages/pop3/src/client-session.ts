@@ -55,6 +55,8 @@ export class Pop3ClientSession extends StepSession<Pop3SessionState, Pop3Parser>
         return replies.byeKicked;
       case 'internal':
         return replies.byeInternal;
+      case 'overloaded':
+        return replies.byeOverloaded;
     }
   }
 }

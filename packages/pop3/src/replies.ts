@@ -34,4 +34,5 @@ export const replies = {
   byeTooManyErrors: '-ERR Too many invalid commands.\r\n',
   byeInternal: '-ERR [SYS/TEMP] Internal error, please try again later.\r\n',
   byeKicked: '-ERR Disconnected by administrator.\r\n',
+  byeOverloaded: '-ERR [SYS/TEMP] Too many connections, please try again later.\r\n',
 } as const;

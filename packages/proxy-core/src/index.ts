@@ -7,7 +7,7 @@ export { LineReader, LineTooLong } from './line-reader';
 export { loginToBackend, BackendLoginError, type BackendLoginOptions, type BackendLoginSuccess } from './backend';
 export { SessionDriver, newSessionId, type ProxyServices, type ListenerPolicy, type ListenerTls, type Peer } from './session-driver';
 export type { ProxyEvents, LoginEvent, SessionEndEvent } from './events';
-export { SessionRegistry, type SessionInfo, type SessionHandle, type SessionPhase } from './registry';
+export { SessionRegistry, QUIET_MS, type SessionInfo, type SessionHandle, type SessionPhase } from './registry';
 export { createListener, type Listener, type ListenerSpec, type ProxyProtocolPolicy } from './listener';
 export {
   staticTlsProvider,
@@ -23,3 +23,4 @@ export * from './proxy-protocol';
 export { PenaltyBox, addressBlock, type PenaltyOptions, type PenaltyKey } from './penalty';
 export { StepSession, type Transition, type ResumableParser } from './step-session';
 export { LineBuffer, type NextLine } from './line-buffer';
+export { ConnectionGate } from './connection-gate';

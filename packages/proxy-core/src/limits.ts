@@ -21,6 +21,12 @@ export interface CoreLimits {
   authFailureDelayMs: number;
   /** Hop limit sent to trusted backends (x-proxy-ttl) against proxy loops. */
   proxyTtl: number;
+  /** Open client connections over all listeners; each session also holds a backend socket. */
+  maxConnections: number;
+  /** Open client connections from one address (an IPv6 client: one /64). */
+  maxConnectionsPerAddress: number;
+  /** On shutdown, how long sessions get to end by themselves before they are closed. */
+  shutdownGraceMs: number;
 }
 
 export const DEFAULT_CORE_LIMITS: Readonly<CoreLimits> = Object.freeze({
@@ -33,4 +39,9 @@ export const DEFAULT_CORE_LIMITS: Readonly<CoreLimits> = Object.freeze({
   idleTimeoutMs: 31 * 60_000,
   authFailureDelayMs: 2_000,
   proxyTtl: 5,
+  // Two descriptors per session: 8 000 sessions stay inside a 20 000 fd limit.
+  maxConnections: 8_000,
+  // Generous for NAT gateways and office networks; a single host needs far fewer.
+  maxConnectionsPerAddress: 100,
+  shutdownGraceMs: 30_000,
 });

@@ -36,6 +36,8 @@ export interface Listener {
   connections(): Promise<number>;
 }
 
+const ignore = (): void => undefined;
+
 /** Longest TLS handshake we wait for before a session exists (RFC 8314 ports). */
 const MAX_HANDSHAKE_MS = 30_000;
 
@@ -58,6 +60,11 @@ export function createListener(spec: ListenerSpec, desc: ProtocolDescriptor, svc
   };
 
   const afterProxy = (raw: net.Socket, peer: Peer): void => {
+    if (svc.connections) {
+      const gate = svc.connections.acquire(peer.address);
+      if (!gate.ok) return refuse(raw, peer, gate.limit);
+      raw.once('close', gate.release);
+    }
     if (spec.tls !== 'implicit') return startSession(raw, peer);
     const secure = upgradeServerSocket(raw, svc.tls, desc.alpn);
     const timer = setTimeout(() => fail(new Error('TLS handshake timeout')), handshakeMs);
@@ -75,7 +82,23 @@ export function createListener(spec: ListenerSpec, desc: ProtocolDescriptor, svc
     });
   };
 
+  /**
+   * Over a connection limit: a plaintext client is told so in its protocol's
+   * words (a temporary condition); an implicit-TLS one is closed at once, so
+   * a flood costs no handshakes. Either way the client retries later.
+   */
+  const refuse = (raw: net.Socket, peer: Peer, limit: 'total' | 'address'): void => {
+    svc.log.warn({ proto: desc.name, client: `${peer.address}:${peer.port}`, limit }, 'connection refused: limit reached');
+    if (spec.tls === 'implicit') return void raw.destroy();
+    const bye = desc.createSession({ sessionId: '', tls: false, starttlsAvailable: false, authAllowed: false }).bye('overloaded');
+    raw.end(bye, 'latin1');
+    setTimeout(() => raw.destroy(), 1_000).unref();
+  };
+
   const onConnection = (raw: net.Socket): void => {
+    // A reset can come in any phase, also before a session owns the socket
+    // (PROXY header, refusal, handshake): it must never be an uncaught error.
+    raw.on('error', ignore);
     raw.setNoDelay(true);
     const peer: Peer = {
       address: normalizeAddress(raw.remoteAddress),

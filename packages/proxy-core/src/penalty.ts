@@ -37,8 +37,14 @@ export class PenaltyBox {
   private readonly entries = new Map<PenaltyKey, Entry>();
   private readonly now: () => number;
 
-  constructor(private readonly opts: PenaltyOptions) {
+  constructor(private opts: PenaltyOptions) {
     this.now = opts.now ?? Date.now;
+  }
+
+  /** New settings (SIGHUP); the failures counted so far are kept. */
+  configure(opts: PenaltyOptions): void {
+    this.opts = { ...opts, now: this.opts.now };
+    while (this.entries.size > this.opts.maxEntries) this.entries.delete(this.entries.keys().next().value!);
   }
 
   /** The keys a login counts against: the client's address block, and the user name if known. */

@@ -54,7 +54,8 @@ export type LoginOutcome =
   | { ok: true; /** the backend's final reply lines, as received (without line ends) */ backendReply: string[] }
   | { ok: false; answer: ClientAnswer; kind: FailureKind };
 
-export type ByeReason = 'timeout' | 'shutdown' | 'too-many-errors' | 'internal' | 'kicked';
+/** Why the core ends a session on its own; `overloaded`: refused at connect (connection limits). */
+export type ByeReason = 'timeout' | 'shutdown' | 'too-many-errors' | 'internal' | 'kicked' | 'overloaded';
 
 /**
  * One client connection's pre-login session. Implementations keep parsing

@@ -18,9 +18,21 @@ export interface SessionInfo {
 
 export interface SessionHandle {
   info(): SessionInfo;
-  /** End the session politely (the protocol's BYE / -ERR / 421). */
+  /**
+   * Milliseconds without traffic: a quiet session is between commands, so
+   * closing it cuts nothing in the middle. 0 while a login is under way.
+   */
+  quietForMs(): number;
+  /**
+   * End the session politely: the protocol's BYE / -ERR / 421 when the session
+   * is quiet (QUIET_MS), so the words never land inside a response or a message
+   * transfer; otherwise it is closed without words.
+   */
   close(reason: 'shutdown' | 'kicked'): void;
 }
+
+/** How long a session must have been silent to count as between commands. */
+export const QUIET_MS = 250;
 
 export class SessionRegistry {
   private readonly sessions = new Map<string, SessionHandle>();
@@ -36,6 +48,9 @@ export class SessionRegistry {
   }
   get(id: string): SessionHandle | undefined {
     return this.sessions.get(id);
+  }
+  ids(): string[] {
+    return [...this.sessions.keys()];
   }
   list(): SessionInfo[] {
     return [...this.sessions.values()].map((s) => s.info());

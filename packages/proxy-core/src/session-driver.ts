@@ -10,9 +10,10 @@ import { clientAnswerFor, failure, logLevelFor, ProxyFailure } from './errors';
 import type { CoreLimits } from './limits';
 import type { Logger } from './log';
 import type { ByeReason, ClientSession, ClientStep, Credentials, ProtocolDescriptor, SessionEnv } from './protocol';
+import type { ConnectionGate } from './connection-gate';
 import type { ProxyEvents } from './events';
 import type { PenaltyBox } from './penalty';
-import type { SessionRegistry, SessionPhase } from './registry';
+import { QUIET_MS, type SessionRegistry, type SessionPhase } from './registry';
 import { clip } from './sanitize';
 import { upgradeServerSocket, type ClientTlsProvider } from './tls';
 
@@ -46,6 +47,8 @@ export interface ProxyServices {
   penalties?: PenaltyBox;
   /** Login and session-end notices (metrics, user moves); absent = none. */
   events?: ProxyEvents;
+  /** Connection limits over all listeners; absent = none. */
+  connections?: ConnectionGate;
 }
 
 export function newSessionId(): string {
@@ -68,6 +71,7 @@ export class SessionDriver implements SessionEnv {
   private badCommands = 0;
   private authFailures = 0;
   private readonly since = new Date();
+  private lastInput = Date.now();
   private loginTimer: NodeJS.Timeout | undefined;
   private backendAbort: AbortController | undefined;
   private relay: Relay | undefined;
@@ -119,6 +123,7 @@ export class SessionDriver implements SessionEnv {
         bytesFromClient: this.relay?.bytesFromClient ?? 0,
         bytesFromBackend: this.relay?.bytesFromBackend ?? 0,
       }),
+      quietForMs: () => this.quietForMs(),
       close: (reason) => this.closeFromOutside(reason),
     });
     this.loginTimer = setTimeout(() => this.bye('timeout', 'login timeout'), this.svc.limits.loginTimeoutMs);
@@ -128,6 +133,7 @@ export class SessionDriver implements SessionEnv {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.phase !== 'pre-login' || this.sock.destroyed) return;
+    this.lastInput = Date.now();
     this.session.feed(chunk);
     this.pump();
   };
@@ -385,8 +391,17 @@ export class SessionDriver implements SessionEnv {
     });
   }
 
+  private quietForMs(): number {
+    if (this.phase === 'relay') return this.relay?.quietForMs() ?? 0;
+    if (this.phase === 'pre-login') return Date.now() - this.lastInput;
+    return 0;
+  }
+
   private closeFromOutside(reason: 'shutdown' | 'kicked'): void {
-    if (this.phase === 'relay') return this.relay?.stop(reason);
+    if (this.phase === 'relay') {
+      const quiet = (this.relay?.quietForMs() ?? 0) >= QUIET_MS;
+      return this.relay?.stop(reason, quiet ? this.session.bye(reason) : undefined);
+    }
     this.bye(reason, reason);
   }
 

@@ -52,6 +52,12 @@ export interface Relay {
   readonly done: Promise<RelayResult>;
   readonly bytesFromClient: number;
   readonly bytesFromBackend: number;
+  /**
+   * Milliseconds since the last byte in either direction. A quiet relay is
+   * between a command and its response (or idling): words of our own can be
+   * put in without landing inside a literal or a message transfer.
+   */
+  quietForMs(): number;
   /** End the relay now: both sockets are destroyed after `beforeClose` (if any) is written to the client. */
   stop(reason: string, lastWordsToClient?: string): void;
 }
@@ -164,6 +170,7 @@ export function startRelay(client: Duplex, backend: Duplex, opts: RelayOptions):
     get bytesFromBackend() {
       return fromBackend;
     },
+    quietForMs: () => Date.now() - lastActivity,
     stop(reason: string, lastWordsToClient?: string) {
       if (finished) return;
       if (lastWordsToClient !== undefined) client.write(lastWordsToClient);

@@ -75,26 +75,32 @@ describe('relay', () => {
     a.client.pause();
     const chunk = Buffer.alloc(64 * 1024, 1);
     let written = 0;
-    // Write until the backend socket itself reports backpressure from the kernel.
+    // Keep the backend writing (at the pace its socket drains) until the relay
+    // stops reading from it: that must happen, and long before 64 MiB.
+    const deadline = Date.now() + 20_000;
     await new Promise<void>((resolve) => {
       const pump = () => {
-        while (written < 64 * 1024 * 1024) {
+        while (!a.proxyBackendSock.isPaused() && written < 64 * 1024 * 1024 && Date.now() < deadline) {
           written += chunk.length;
           if (!a.backend.write(chunk)) {
             a.backend.once('drain', pump);
-            setTimeout(resolve, 300);
             return;
           }
         }
         resolve();
       };
       pump();
+      const poll = setInterval(() => {
+        if (a.proxyBackendSock.isPaused() || Date.now() > deadline) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 10);
     });
-    // The relay stopped reading from the backend: what it holds queued for
-    // the client stays near one socket buffer, far below what was written.
-    expect(written).toBeLessThan(64 * 1024 * 1024);
-    expect(a.proxyClientSock.writableLength).toBeLessThan(4 * 1024 * 1024);
     expect(a.proxyBackendSock.isPaused()).toBe(true);
+    expect(written).toBeLessThan(64 * 1024 * 1024);
+    // What the relay holds queued for the client stays near one socket buffer.
+    expect(a.proxyClientSock.writableLength).toBeLessThan(4 * 1024 * 1024);
     // Once the client reads, everything arrives.
     let got = 0;
     a.client.on('data', (c) => (got += c.length));

@@ -417,6 +417,10 @@ const LIMIT_RANGES: { readonly [K in keyof LimitsConfig]: readonly [number, numb
   idleTimeoutMs: [0, MAX_TIMER_MS, ' ms'],
   // A hop count, like an IP TTL.
   proxyTtl: [1, 255, ''],
+  maxConnections: [1, 10_000_000, ''],
+  maxConnectionsPerAddress: [1, 10_000_000, ''],
+  // 0: close every session at once on shutdown.
+  shutdownGraceMs: [0, MAX_TIMER_MS, ' ms'],
 };
 
 const IMAP_RANGES: { readonly [K in keyof ImapLimits]: readonly [number, number, string] } = {

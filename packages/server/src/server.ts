@@ -6,8 +6,11 @@ import { pop3Protocol } from '@mailfront/pop3';
 import { checkSubmissionBackends, submissionProtocol } from '@mailfront/submission';
 import {
   createListener,
+  ConnectionGate,
   createLogger,
   PenaltyBox,
+  QUIET_MS,
+  reloadBackendCas,
   SessionRegistry,
   staticTlsProvider,
   type Listener,
@@ -33,6 +36,13 @@ export interface RunningServer {
   log: Logger;
   /** Open client connections over all listeners, whatever their phase. */
   openConnections(): Promise<number>;
+  /**
+   * SIGHUP: apply a new, already validated config to the running server.
+   * Certificates, limits, penalties, PROXY networks and the log level change
+   * at once (for new connections and logins; live sessions are untouched);
+   * what needs new sockets or a new store is reported, not applied.
+   */
+  reload(config: MailfrontConfig): ReloadResult;
   /** Stop accepting, give live sessions `graceMs` to end, then close them politely. */
   close(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -75,6 +85,52 @@ function descriptorFor(protocol: Protocol, config: MailfrontConfig): ProtocolDes
   }
 }
 
+export interface ReloadResult {
+  applied: string[];
+  /** Top-level keys that changed but take effect only after a restart. */
+  needsRestart: string[];
+}
+
+/** Keys whose change needs new listeners, a new store or new protocol descriptors. */
+const RESTART_KEYS = ['dataDir', 'store', 'listeners', 'auth', 'ldap', 'imap', 'pop3', 'submission', 'hostname'] as const;
+
+function reloadInPlace(
+  old: MailfrontConfig,
+  next: MailfrontConfig,
+  svc: ProxyServices,
+  proxyPolicy: { trusted: BlockList; headerTimeoutMs: number },
+  log: Logger,
+): ReloadResult {
+  const applied: string[] = [];
+  const changed = (k: keyof MailfrontConfig) => JSON.stringify(old[k]) !== JSON.stringify(next[k]);
+  // Certificates are re-read even when the paths did not change: renewal replaces the files.
+  const cert = clientCertificate(next, log);
+  svc.tls = staticTlsProvider({ cert: cert.cert, key: cert.key });
+  applied.push('tls');
+  reloadBackendCas();
+  svc.limits = Object.freeze({ ...next.limits, authFailureDelayMs: next.auth.failureDelayMs });
+  svc.connections?.setLimits(next.limits);
+  if (changed('limits') || old.auth.failureDelayMs !== next.auth.failureDelayMs) applied.push('limits');
+  if (changed('penalties')) {
+    svc.penalties?.configure({ ...next.penalties, trusted: blockList(next.penalties.trustedNetworks) });
+    applied.push('penalties');
+  }
+  if (changed('proxyProtocol')) {
+    proxyPolicy.trusted = blockList(next.proxyProtocol.trustedNetworks);
+    proxyPolicy.headerTimeoutMs = next.proxyProtocol.headerTimeoutMs;
+    applied.push('proxyProtocol');
+  }
+  if (changed('log')) {
+    log.level = next.log.level;
+    applied.push('log');
+  }
+  const needsRestart: string[] = RESTART_KEYS.filter((k) => k !== 'auth' && k in next && changed(k));
+  // auth.failureDelayMs is applied above (limits); the rest of auth builds the authenticator.
+  const authRest = (c: MailfrontConfig) => JSON.stringify({ ...c.auth, failureDelayMs: 0 });
+  if (authRest(old) !== authRest(next)) needsRestart.push('auth');
+  return { applied, needsRestart };
+}
+
 /** CIDRs (validated by the config) as a BlockList. */
 function blockList(cidrs: readonly string[]): BlockList {
   const list = new BlockList();
@@ -112,9 +168,12 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     registry,
     tls: staticTlsProvider({ cert: cert.cert, key: cert.key }),
     penalties: new PenaltyBox({ ...config.penalties, trusted: blockList(config.penalties.trustedNetworks) }),
+    connections: new ConnectionGate(config.limits),
   };
 
+  // One object shared by every PROXY listener, so that a reload reaches them all.
   const proxyPolicy = { trusted: blockList(config.proxyProtocol.trustedNetworks), headerTimeoutMs: config.proxyProtocol.headerTimeoutMs };
+  let current = config;
 
   const listeners: Listener[] = [];
   try {
@@ -151,12 +210,26 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     registry,
     log,
     openConnections: async () => (await Promise.all(listeners.map((l) => l.connections()))).reduce((a, b) => a + b, 0),
+    reload(next: MailfrontConfig): ReloadResult {
+      const result = reloadInPlace(current, next, svc, proxyPolicy, log);
+      current = next;
+      return result;
+    },
     close(closeOpts = {}) {
       closing ??= (async () => {
         const stopAccepting = Promise.all(listeners.map((l) => l.close()));
-        const graceMs = closeOpts.graceMs ?? 0;
+        const graceMs = closeOpts.graceMs ?? current.limits.shutdownGraceMs;
         const deadline = Date.now() + graceMs;
-        while (registry.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        // Sessions end by themselves meanwhile; one that is quiet (between
+        // commands, idling) is closed politely now rather than at the deadline,
+        // and one in the middle of a transfer is left to finish it.
+        while (registry.size > 0 && Date.now() < deadline) {
+          for (const id of registry.ids()) {
+            const s = registry.get(id);
+            if (s && s.quietForMs() >= QUIET_MS) s.close('shutdown');
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
         registry.closeAll('shutdown');
         // Let the goodbyes flush before the store goes away.
         const until = Date.now() + 2_000;

@@ -92,7 +92,8 @@ export async function startMailfront(opts: MailfrontOptions): Promise<MailfrontU
       return l.port;
     },
     async stop() {
-      await server.close();
+      // No grace: a test's sessions are over or abandoned when it stops.
+      await server.close({ graceMs: 0 });
       if (!opts.store) await store.close();
       await new Promise((r) => logStream.end(r));
       await dir.cleanup();

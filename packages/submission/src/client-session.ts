@@ -59,6 +59,8 @@ export class SubmissionClientSession extends StepSession<SubmissionSessionState,
         return replies.byeKicked(host);
       case 'internal':
         return replies.byeInternal(host);
+      case 'overloaded':
+        return replies.byeOverloaded(host);
     }
   }
 }

@@ -42,4 +42,5 @@ export const replies = {
   byeTooManyErrors: (host: string) => `421 4.7.0 ${host} Too many errors, closing connection\r\n`,
   byeInternal: (host: string) => `421 4.3.0 ${host} Internal error, please try again later\r\n`,
   byeKicked: (host: string) => `421 4.3.2 ${host} Disconnected by administrator\r\n`,
+  byeOverloaded: (host: string) => `421 4.7.0 ${host} Too many connections, try again later\r\n`,
 } as const;

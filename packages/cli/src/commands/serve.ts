@@ -28,19 +28,27 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('serve')
     .description('run the proxy: open the listeners from the config and serve until SIGTERM or SIGINT')
-    .option('--grace-ms <ms>', "on shutdown, how long live sessions get to end before they are closed (default: the server's)", parseNonNegativeInt)
+    .option('--grace-ms <ms>', 'on shutdown, how long live sessions get to end before they are closed (default: limits.shutdownGraceMs)', parseNonNegativeInt)
     .addHelpText(
       'after',
       `
 The server logs (to stdout, in log.format) each address it listens on.
-A first SIGTERM or SIGINT closes the listeners and lets sessions finish; a
-second one exits at once. With --debug the log level is debug.`,
+A first SIGTERM or SIGINT closes the listeners and lets sessions finish (up to
+limits.shutdownGraceMs; quiet sessions are closed politely at once); a second
+one exits at once. SIGHUP reloads the config file: certificates, limits,
+penalties, PROXY networks and the log level change in place; listeners, the
+store and the auth source need a restart. A config that does not validate is
+refused with a log line and the running one is kept. With --debug the log
+level is debug.`,
     )
     .action(async (opts: { graceMs?: number }) => {
-      const { config: loaded, warnings } = ctx.loadConfig();
-      for (const w of warnings) ctx.note(`warning: ${w}`);
       // The config is frozen; --debug makes a changed copy rather than editing it.
-      const config = ctx.debug ? Object.freeze({ ...loaded, log: Object.freeze({ ...loaded.log, level: 'debug' as const }) }) : loaded;
+      const load = (again = false) => {
+        const { config: loaded, warnings } = again ? ctx.reloadConfig() : ctx.loadConfig();
+        for (const w of warnings) ctx.note(`warning: ${w}`);
+        return ctx.debug ? Object.freeze({ ...loaded, log: Object.freeze({ ...loaded.log, level: 'debug' as const }) }) : loaded;
+      };
+      const config = load();
       // Listen before starting, so a signal during start-up is not lost.
       const stop = waitForSignal();
       let server;
@@ -50,7 +58,21 @@ second one exits at once. With --debug the log level is debug.`,
         stop.dispose();
         throw err;
       }
+      // SIGHUP: read the config again and apply what can change in place; a
+      // config that does not validate is refused and the running one kept.
+      const running = server;
+      const onHup = (): void => {
+        try {
+          const r = running.reload(load(true));
+          running.log.info({ applied: r.applied, needsRestart: r.needsRestart }, 'configuration reloaded');
+          if (r.needsRestart.length) running.log.warn({ keys: r.needsRestart }, 'these changes take effect after a restart');
+        } catch (err) {
+          running.log.error({ err: err instanceof Error ? err.message : String(err) }, 'reload refused: the running configuration is kept');
+        }
+      };
+      process.on('SIGHUP', onHup);
       await stop.signal;
+      process.removeListener('SIGHUP', onHup);
       await server.close(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : undefined);
     });
 }
