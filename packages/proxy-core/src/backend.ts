@@ -12,6 +12,8 @@ export interface BackendLoginOptions {
   /** From connect to the backend's final login reply. */
   loginTimeoutMs: number;
   maxLineBytes: number;
+  /** Sent first on the connection (PROXY protocol v2 to a backend that expects it). */
+  proxyHeader?: Buffer;
   /** Aborted when the client goes away: the backend connection is dropped at once. */
   signal?: AbortSignal;
 }
@@ -148,22 +150,32 @@ export function loginToBackend<S extends { at: string }>(
       () => fail(failure('connect', `connect timeout after ${opts.connectTimeoutMs} ms`)),
       opts.connectTimeoutMs,
     );
-    const connected = (): void => {
-      clearTimeout(connectTimer);
-      sock.setNoDelay(true);
-    };
-    if (ctx.backend.tls === 'implicit') {
-      sock = tls.connect({ ...backendTlsOptions(ctx.backend), host: opts.host, port: opts.port }, () => {
+    const raw = net.connect({ host: opts.host, port: opts.port, allowHalfOpen: true });
+    sock = raw;
+    raw.on('error', onError);
+    raw.on('close', onClose);
+    raw.once('close', () => clearTimeout(connectTimer));
+    raw.once('connect', () => {
+      raw.setNoDelay(true);
+      // A PROXY header is the very first thing on the connection, before TLS.
+      if (opts.proxyHeader) raw.write(opts.proxyHeader);
+      if (ctx.backend.tls !== 'implicit') {
+        clearTimeout(connectTimer);
+        raw.on('data', onData);
+        return;
+      }
+      raw.removeListener('error', onError);
+      raw.removeListener('close', onClose);
+      const secure = tls.connect({ ...backendTlsOptions(ctx.backend), socket: raw });
+      sock = secure;
+      secure.on('data', onData);
+      secure.on('error', onError);
+      secure.on('close', onClose);
+      // The connect timeout covers the handshake too.
+      secure.once('secureConnect', () => {
+        clearTimeout(connectTimer);
         ctx.tls = true;
-        connected();
       });
-    } else {
-      sock = net.connect({ host: opts.host, port: opts.port, allowHalfOpen: true }, connected);
-    }
-    sock.on('data', onData);
-    sock.on('error', onError);
-    sock.on('close', onClose);
-    const clear = (): void => clearTimeout(connectTimer);
-    sock.once('close', clear);
+    });
   });
 }

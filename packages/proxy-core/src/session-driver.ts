@@ -14,6 +14,7 @@ import type { ConnectionGate } from './connection-gate';
 import type { ProxyEvents } from './events';
 import type { PenaltyBox } from './penalty';
 import { QUIET_MS, type SessionRegistry, type SessionPhase } from './registry';
+import { encodeProxyV2 } from './proxy-protocol';
 import { clip } from './sanitize';
 import { upgradeServerSocket, type ClientTlsProvider } from './tls';
 
@@ -45,6 +46,11 @@ export interface ProxyServices {
   tls: ClientTlsProvider;
   /** Escalating refusals after failed logins; absent = none. */
   penalties?: PenaltyBox;
+  /**
+   * Told how each login to a backend went (ok, or the failure's kind), to
+   * feed the backend's circuit breaker; absent = nobody listens.
+   */
+  onBackendResult?: (backend: string, protocol: ProtocolDescriptor['name'], ok: boolean, kind: ProxyFailure['kind'] | null) => void;
   /** Login and session-end notices (metrics, user moves); absent = none. */
   events?: ProxyEvents;
   /** Connection limits over all listeners; absent = none. */
@@ -276,6 +282,10 @@ export class SessionDriver implements SessionEnv {
           loginTimeoutMs: this.svc.limits.backendLoginTimeoutMs,
           maxLineBytes: this.svc.limits.backendMaxLineBytes,
           signal: abort.signal,
+          // Dovecot `haproxy = yes` listeners: the client's address travels in a PROXY v2 header.
+          ...(loc.backend.proxyProtocol
+            ? { proxyHeader: encodeProxyV2({ address: this.peer.address, port: this.peer.port }, { address: this.peer.localAddress, port: this.peer.localPort }) }
+            : {}),
         },
       );
       state = result.state;
@@ -288,6 +298,8 @@ export class SessionDriver implements SessionEnv {
     } finally {
       this.backendAbort = undefined;
     }
+    // Only once a backend was chosen: its part of the outcome feeds its breaker.
+    if (this.backend) this.svc.onBackendResult?.(this.backend.name, this.desc.name, result !== undefined, fail?.kind ?? null);
     this.svc.events?.onLogin?.({
       protocol: this.desc.name,
       user: authUser,

@@ -6,18 +6,39 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { encodeProxyV2 } from '@mailfront/proxy-core';
-import { startDovecot, type Dovecot } from '@mailfront/testkit';
+import { freePort, startDovecot, type Dovecot } from '@mailfront/testkit';
 import { startMailfront, type MailfrontUnderTest } from './harness';
 
 const USER = { name: 'pat@example.org', password: 'pat-pw' };
+const HAPROXY_USER = { name: 'hap@example.org', password: 'hap-pw' };
 let dovecot: Dovecot;
 let mf: MailfrontUnderTest;
+let haproxyPort: number;
 
 beforeAll(async () => {
-  dovecot = await startDovecot({ users: [USER] });
+  haproxyPort = await freePort();
+  // A Dovecot listener that expects a PROXY header (Dovecot's `haproxy = yes`).
+  dovecot = await startDovecot({
+    users: [USER, HAPROXY_USER],
+    extraConfig: `
+haproxy_trusted_networks = 127.0.0.0/8
+service imap-login {
+  inet_listener imap_haproxy {
+    port = ${haproxyPort}
+    haproxy = yes
+  }
+}
+`,
+  });
   mf = await startMailfront({
-    backends: [{ name: 'dovecot', host: '127.0.0.1', ports: { imap: dovecot.ports.imap, pop3: null, submission: null }, trusted: true }],
-    users: [{ ...USER, backend: 'dovecot' }],
+    backends: [
+      { name: 'dovecot', host: '127.0.0.1', ports: { imap: dovecot.ports.imap, pop3: null, submission: null }, trusted: true },
+      { name: 'dovecot-haproxy', host: '127.0.0.1', ports: { imap: haproxyPort, pop3: null, submission: null }, proxyProtocol: true },
+    ],
+    users: [
+      { ...USER, backend: 'dovecot' },
+      { ...HAPROXY_USER, backend: 'dovecot-haproxy' },
+    ],
     config: {
       listeners: [
         { protocol: 'imap', host: '127.0.0.1', port: 0, tls: 'none', allowPlaintextAuth: true, proxyProtocol: true },
@@ -127,4 +148,18 @@ test('garbage instead of a header from the balancer is cut off', async () => {
   s.on('data', (d) => (got += d.toString()));
   await closed(s);
   expect(got).toBe('');
+});
+
+test("PROXY v2 towards a backend: Dovecot's haproxy listener sees the client's own address and port", async () => {
+  const s = await connect(mf.port('imap', 'none'));
+  // Through a balancer too, so the address is one no loopback socket could have.
+  s.write('PROXY TCP4 198.51.100.77 192.0.2.10 61000 143\r\n');
+  const r = lines(s);
+  expect(await r.next()).toMatch(/^\* OK /);
+  s.write(`h1 LOGIN ${HAPROXY_USER.name} ${HAPROXY_USER.password}\r\nh2 SELECT INBOX\r\n`);
+  expect(await r.untilTagged('h1')).toMatch(/^h1 OK/);
+  expect(await r.untilTagged('h2')).toMatch(/^h2 OK/);
+  const line = await dovecot.waitForLog(/Login: user=<hap@example.org>.*rip=198\.51\.100\.77, rport=61000,/);
+  expect(line).toContain('lip=192.0.2.10, lport=143');
+  s.destroy();
 });
