@@ -7,12 +7,14 @@
  *
  *   node scripts/bench/run.mjs [--quick] [--only=direct,mailfront,nginx,pipe]
  *                              [--phase=logins,fetch,idle] [--no-build]
- *                              [--cpu-prof] [--heap-snapshot]
+ *                              [--cpu-prof] [--heap-snapshot] [--node-args="…"]
  *
  * --cpu-prof runs mailfront under `node --cpu-prof` (profile written to
  * .bench/ when it stops); --heap-snapshot writes a heap snapshot of
  * mailfront while its idle sessions are open. Both are diagnostics: they
  * slow mailfront down, so do not compare the figures of such a run.
+ * --node-args passes options to mailfront's node (e.g. "--max-semi-space-size=1"),
+ * to try a V8 or libuv setting without touching the code.
  */
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -39,12 +41,13 @@ const ALL_PHASES = ['logins', 'fetch', 'idle'];
 // Options
 
 function parseArgs(argv) {
-  const o = { quick: false, build: true, only: ALL_TARGETS, phases: ALL_PHASES, cpuProf: false, heapSnapshot: false };
+  const o = { quick: false, build: true, only: ALL_TARGETS, phases: ALL_PHASES, cpuProf: false, heapSnapshot: false, nodeArgs: [] };
   for (const a of argv) {
     if (a === '--quick') o.quick = true;
     else if (a === '--no-build') o.build = false;
     else if (a === '--cpu-prof') o.cpuProf = true;
     else if (a === '--heap-snapshot') o.heapSnapshot = true;
+    else if (a.startsWith('--node-args=')) o.nodeArgs = a.slice('--node-args='.length).split(/\s+/).filter(Boolean);
     else if (a.startsWith('--only=')) o.only = list(a, ALL_TARGETS);
     else if (a.startsWith('--phase=')) o.phases = list(a, ALL_PHASES);
     else if (a === '--help' || a === '-h') {
@@ -324,14 +327,28 @@ async function startDovecotTarget(users, dir) {
   };
 }
 
+/**
+ * Every bench client comes from 127.0.0.1, and 1 000 idle sessions are the
+ * point: lift per-address and total connection caps where this build has them
+ * (an unknown key is a configuration error, so only then).
+ */
+function connectionLimits() {
+  const schema = path.join(ROOT, 'packages/server/dist/config.js');
+  const has = (key) => fs.existsSync(schema) && fs.readFileSync(schema, 'utf8').includes(key);
+  const lines = [];
+  if (has('maxConnectionsPerAddress')) lines.push('  maxConnectionsPerAddress: 100000');
+  if (has('maxConnections')) lines.push('  maxConnections: 100000');
+  return lines.length ? `limits:\n${lines.join('\n')}\n` : '';
+}
+
 /** Where --cpu-prof and --heap-snapshot write, under .bench/. */
 const DIAG_DIR = path.join(ROOT, '.bench', `diag-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 
 function diagnosticArgs() {
-  const args = [];
+  const args = [...opts.nodeArgs];
   if (opts.cpuProf) args.push('--cpu-prof', `--cpu-prof-dir=${DIAG_DIR}`);
   if (opts.heapSnapshot) args.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${DIAG_DIR}`);
-  if (args.length) fs.mkdirSync(DIAG_DIR, { recursive: true });
+  if (opts.cpuProf || opts.heapSnapshot) fs.mkdirSync(DIAG_DIR, { recursive: true });
   return args;
 }
 
@@ -380,7 +397,7 @@ async function startMailfront(dir, dovecotPort, users) {
     `${common}tls:
   cert: ${path.join(dir, 'tls', 'cert.pem')}
   key: ${path.join(dir, 'tls', 'key.pem')}
-listeners:
+${connectionLimits()}listeners:
   # STARTTLS is not measured: a plaintext listener that accepts passwords, on loopback.
   - { protocol: imap, host: 127.0.0.1, port: ${plain}, tls: none, allowPlaintextAuth: true }
   - { protocol: imap, host: 127.0.0.1, port: ${secure}, tls: implicit }
@@ -666,6 +683,7 @@ async function phaseIdle(ctx, results) {
       if (direct) await waitMailProcesses(backend, 0);
       const before = await settled(mem);
       if (freshKiB) freshKiB.afterWarmup = before.value;
+      if (opts.heapSnapshot && t.name === 'mailfront') await heapSnapshot(t, `idle-${mode}-0`);
       log(`idle ${mode} → ${t.name}: ${N.idleSessions} sessions`);
       const opened = await open();
       const after = await settled(mem);
@@ -745,6 +763,7 @@ async function main() {
   const results = {
     startedAt: started.toISOString(),
     args: process.argv.slice(2),
+    mailfrontNodeArgs: opts.nodeArgs,
     counts: { ...N, concurrency: CONCURRENCY, messageBytes: MESSAGE_BYTES },
     machine: {
       cpus: os.cpus().length,

@@ -89,7 +89,7 @@ export function printReport(r) {
   out.push('');
   const tlsInfo = Object.values(r.logins.tls).find((x) => x?.c64?.tls)?.c64.tls;
   out.push(
-    `${r.counts.users} users; logins: ${r.counts.loginsC64} at C=${r.counts.concurrency} in ${r.counts.loginRounds} rounds after a warm-up round (each user once), ${r.counts.loginsC1} at C=1 (at most ${r.counts.c1MaxMs / 1000} s) in ${r.counts.loginRounds} rounds; FETCH: ${r.counts.fetchMessages} × 1 MiB, ${r.counts.fetchRuns} runs after one warm-up, median; idle: ${r.counts.idleSessions} IDLE sessions after a warm-up batch. Targets take turns within each round; CPU per operation is the median round.${tlsInfo ? ` TLS: ${tlsInfo.protocol} ${tlsInfo.cipher}${tlsInfo.group ? ` ${tlsInfo.group}` : ''}, RSA-2048 self-signed, full handshake every login.` : ''}`,
+    `${r.counts.users} users; logins: ${r.counts.loginsC64} at C=${r.counts.concurrency} in ${r.counts.loginRounds} rounds after a warm-up round (each user once), ${r.counts.loginsC1} at C=1 (at most ${r.counts.c1MaxMs / 1000} s) in ${r.counts.loginRounds} rounds; FETCH: ${r.counts.fetchMessages} × 1 MiB, ${r.counts.fetchRuns} runs after one warm-up, median; idle: ${r.counts.idleSessions} IDLE sessions on a fresh proxy process after each user logged in once. Targets take turns within each round; CPU per operation is the median round.${tlsInfo ? ` TLS: ${tlsInfo.protocol} ${tlsInfo.cipher}${tlsInfo.group ? ` ${tlsInfo.group}` : ''}, RSA-2048 self-signed, full handshake every login.` : ''}`,
   );
   out.push('');
   out.push(`| figure | ${cols.map((c) => NAMES[c]).join(' | ')} | ANCHORS |`);
