@@ -111,7 +111,7 @@ export class ImapParser {
           const lf = this.buf.indexOf(LF, this.pos + this.scanned);
           if (lf < 0) {
             this.scanned = this.buf.length - this.pos;
-            if (this.scanned > this.limits.maxLineBytes) return this.fatal('line-too-long');
+            if (this.lineContentSoFar() > this.limits.maxLineBytes) return this.fatal('line-too-long');
             if (this.buf.length > this.limits.maxCommandBytes) return this.fatal('command-too-long');
             return null;
           }
@@ -162,7 +162,7 @@ export class ImapParser {
     const lf = this.buf.indexOf(LF, this.pos + this.scanned);
     if (lf < 0) {
       this.scanned = this.buf.length - this.pos;
-      if (this.scanned > this.limits.maxLineBytes) return this.fatal('line-too-long');
+      if (this.lineContentSoFar() > this.limits.maxLineBytes) return this.fatal('line-too-long');
       return null;
     }
     const end = lf > this.pos && this.buf[lf - 1] === CR ? lf - 1 : lf;
@@ -170,6 +170,15 @@ export class ImapParser {
     const line = Buffer.from(this.buf.subarray(this.pos, end));
     this.reset(lf + 1);
     return { type: 'line', line };
+  }
+
+  /**
+   * The bytes of the line being read that count against maxLineBytes: a CR
+   * at the end may be waiting for its LF, and a line end is not content, so
+   * a line of exactly the limit passes however its CRLF is split.
+   */
+  private lineContentSoFar(): number {
+    return this.scanned > 0 && this.buf[this.buf.length - 1] === CR ? this.scanned - 1 : this.scanned;
   }
 
   private fatal(reason: InvalidReason): ParseResult {

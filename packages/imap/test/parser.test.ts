@@ -169,6 +169,20 @@ describe('IMAP pre-login parser', () => {
     expect(p.next()).toBeNull();
   });
 
+  test('a line of exactly maxLineBytes passes, even when its CR and LF arrive apart', () => {
+    // Found by fuzzing: a CR still waiting for its LF was counted as content.
+    const line = `a LOGIN u ${'p'.repeat(limits.maxLineBytes - 10)}`;
+    expect(line.length).toBe(limits.maxLineBytes);
+    expect(cmd(parseEverySplit(`${line}\r\n`)[0]).name).toBe('LOGIN');
+    expect(parseEverySplit(`${line}x\r\n`)[0]).toMatchObject({ type: 'invalid', reason: 'line-too-long', fatal: true });
+    // The same in 'line' mode (an AUTHENTICATE continuation).
+    const p = new ImapParser(limits);
+    p.push(Buffer.from(`${'A'.repeat(limits.maxLineBytes)}\r`));
+    expect(p.next('line')).toBeNull();
+    p.push(Buffer.from('\n'));
+    expect(p.next('line')).toEqual({ type: 'line', line: Buffer.from('A'.repeat(limits.maxLineBytes)) });
+  });
+
   test('a 70 KiB line with the default limits is fatal', () => {
     const rs = parseAll(Buffer.from('a LOGIN ' + 'x'.repeat(70 * 1024) + ' y\r\n'), [], DEFAULT_IMAP_LIMITS);
     expect(rs).toEqual([{ type: 'invalid', tag: 'a', reason: 'line-too-long', fatal: true }]);
