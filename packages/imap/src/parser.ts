@@ -14,7 +14,8 @@ export type ImapArg =
   | { type: 'atom'; value: string }
   | { type: 'string'; value: Buffer }
   | { type: 'list'; items: ImapArg[] }
-  | { type: 'nil' };
+  /** The atom NIL in any case, as sent: only where the grammar has nil (nstring) is it one; in an astring it is text. */
+  | { type: 'nil'; value: string };
 
 export interface ImapCommand {
   tag: string;
@@ -344,7 +345,7 @@ function readArg(cur: Cursor, depth: number): ImapArg {
   if (c === 0x00) throw new SyntaxError_('nul');
   const atom = readWhile(cur, (x) => isAtomChar(x) || x === 0x5d);
   if (atom === '') throw new SyntaxError_('syntax');
-  if (atom.toUpperCase() === 'NIL') return { type: 'nil' };
+  if (atom.toUpperCase() === 'NIL') return { type: 'nil', value: atom };
   return { type: 'atom', value: atom };
 }
 

@@ -154,6 +154,7 @@ function plainResponse(tag: string, base64: string): Transition {
 function astring(arg: ImapArg): string | null {
   if (arg.type === 'atom') return arg.value;
   if (arg.type === 'string') return arg.value.toString('utf8');
-  if (arg.type === 'nil') return 'NIL';
+  // RFC 9051 §9: an astring may be spelt NIL; it is the text as sent, not nil.
+  if (arg.type === 'nil') return arg.value;
   return null;
 }

@@ -105,7 +105,7 @@ describe('IMAP pre-login parser', () => {
     expect(c.args[0]!.type).toBe('list');
     const items = (c.args[0] as { items: unknown[] }).items;
     expect(items.map(str)).toEqual(['name', 'Thunderbird', 'version', '1.0']);
-    expect(cmd(parseEverySplit('i ID NIL\r\n')[0]).args).toEqual([{ type: 'nil' }]);
+    expect(cmd(parseEverySplit('i ID NIL\r\n')[0]).args).toEqual([{ type: 'nil', value: 'NIL' }]);
   });
 
   test('AUTHENTICATE with SASL-IR and a continuation line', () => {

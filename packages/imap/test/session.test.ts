@@ -57,6 +57,12 @@ describe('IMAP pre-login session', () => {
     expect(t.steps).toEqual([{ do: 'login', credentials: { user: 'jürgen@example.org', password: 'pa ss', authzid: '', mechanism: 'LOGIN' } }]);
   });
 
+  test('LOGIN nil Nil logs in as "nil" with password "Nil": NIL is text in an astring', () => {
+    // Found by fuzzing: any spelling of NIL reached the login as "NIL".
+    const { steps } = transcript(env({ tls: true, authAllowed: true }), 'a LOGIN nil Nil\r\n');
+    expect(steps[1]).toEqual({ do: 'login', credentials: { user: 'nil', password: 'Nil', authzid: '', mechanism: 'LOGIN' } });
+  });
+
   test('AUTHENTICATE PLAIN with SASL-IR, with continuation, and cancelled with *', () => {
     const ir = onCommand(command, c('a', 'AUTHENTICATE', [atom('plain'), atom(b64('\0alice\0secret'))]), tlsEnv);
     expect(ir.steps).toEqual([{ do: 'login', credentials: { user: 'alice', password: 'secret', authzid: '', mechanism: 'PLAIN' } }]);
@@ -89,7 +95,7 @@ describe('IMAP pre-login session', () => {
   });
 
   test('ID is answered locally, never BAD', () => {
-    expect(sends(onCommand(command, c('i', 'ID', [{ type: 'nil' }]), plainEnv).steps)).toBe('* ID ("name" "mailfront")\r\ni OK ID completed.\r\n');
+    expect(sends(onCommand(command, c('i', 'ID', [{ type: 'nil', value: 'NIL' }]), plainEnv).steps)).toBe('* ID ("name" "mailfront")\r\ni OK ID completed.\r\n');
     expect(sends(onCommand(command, c('i', 'ID', [{ type: 'list', items: [qs('name'), qs('x')] }]), plainEnv).steps)).toContain('i OK ID');
   });
 
