@@ -34,7 +34,9 @@ export class LineReader {
       }
       const lf = this.buf.indexOf(0x0a);
       if (lf < 0) {
-        if (this.buf.length + (this.pending?.length ?? 0) > this.maxLineBytes) throw new LineTooLong(this.maxLineBytes);
+        // A CR at the end may be waiting for its LF: like the line end, it is not counted.
+        const cr = this.buf.length > 0 && this.buf[this.buf.length - 1] === 0x0d ? 1 : 0;
+        if (this.buf.length - cr + (this.pending?.length ?? 0) > this.maxLineBytes) throw new LineTooLong(this.maxLineBytes);
         return null;
       }
       const end = lf > 0 && this.buf[lf - 1] === 0x0d ? lf - 1 : lf;
