@@ -33,9 +33,9 @@ const TAG_LOGIN = 'L';
 export const imapBackend: BackendProtocol<ImapBackendState> = {
   initial: () => ({ at: 'banner' }),
   onLine,
-  literalLength(line: string): number {
+  literalLength(line: string): number | null {
     const m = /\{(\d{1,9})\+?\}$/.exec(line);
-    return m ? Number(m[1]) : 0;
+    return m ? Number(m[1]) : null;
   },
 };
 

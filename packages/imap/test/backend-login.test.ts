@@ -92,6 +92,7 @@ describe('IMAP backend login machine', () => {
 
   test('literal length of a backend line', () => {
     expect(imapBackend.literalLength!('* ID ("name" {7}')).toBe(7);
-    expect(imapBackend.literalLength!('* OK fine')).toBe(0);
+    expect(imapBackend.literalLength!('* ID ("name" {0}')).toBe(0);
+    expect(imapBackend.literalLength!('* OK fine')).toBeNull();
   });
 });

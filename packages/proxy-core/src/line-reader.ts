@@ -7,7 +7,8 @@
  * Lines are binary strings (latin1: one char per byte) so that whatever the
  * backend sent can be written on unchanged with the same encoding.
  */
-export type LiteralLength = (line: string) => number;
+/** Bytes of literal data announced at the end of `line`, null if none (`{0}` announces 0 bytes). */
+export type LiteralLength = (line: string) => number | null;
 
 export class LineReader {
   private buf: Buffer = Buffer.alloc(0);
@@ -45,8 +46,9 @@ export class LineReader {
       // After a literal the line simply continues: `{n}` CRLF <n bytes> rest-of-line.
       const line = this.pending === null ? part : this.pending + part;
       if (line.length > this.maxLineBytes) throw new LineTooLong(this.maxLineBytes);
-      const lit = this.literalLength?.(part) ?? 0;
-      if (lit > 0) {
+      // A literal of 0 bytes still continues the line (RFC 9051 §4.3).
+      const lit = this.literalLength?.(part) ?? null;
+      if (lit !== null) {
         if (line.length + lit > this.maxLineBytes) throw new LineTooLong(this.maxLineBytes);
         this.pending = line + '\r\n';
         this.literalLeft = lit;

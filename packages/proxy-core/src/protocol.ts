@@ -114,8 +114,8 @@ export interface BackendProtocol<S extends { at: string }> {
   initial(ctx: BackendLoginContext): S;
   /** One line from the backend, without its line end. */
   onLine(state: S, line: string, ctx: BackendLoginContext): BackendStep<S>;
-  /** Bytes of literal data announced at the end of a line (IMAP `{n}`), 0 if none. */
-  literalLength?(line: string): number;
+  /** Bytes of literal data announced at the end of a line (IMAP `{n}`; `{0}` is 0), null if none. */
+  literalLength?(line: string): number | null;
 }
 
 // ---------------------------------------------------------------------------
