@@ -80,6 +80,11 @@ export class ImapParser {
     return b;
   }
 
+  /** How many bytes are held: the command in progress (with its literals) and anything after it. */
+  get buffered(): number {
+    return this.buf.length;
+  }
+
   acceptLiteral(): void {
     if (this.phase.at !== 'await-literal') throw new Error('no literal pending');
     this.phase = { at: 'literal', left: this.phase.size };

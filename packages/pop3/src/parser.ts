@@ -55,6 +55,10 @@ export class Pop3Parser {
     return this.lines.takeRemaining();
   }
 
+  get buffered(): number {
+    return this.lines.buffered;
+  }
+
   next(mode: 'command' | 'line' = 'command'): ParseResult | null {
     if (this.lines.isBroken) return null;
     const r = this.lines.next(mode === 'line' ? this.limits.maxSaslLineBytes : this.limits.maxLineBytes);

@@ -24,6 +24,11 @@ export class LineBuffer {
     return this.buf;
   }
 
+  /** How many bytes are held: the partial line and anything after it. */
+  get buffered(): number {
+    return this.buf.length;
+  }
+
   get isBroken(): boolean {
     return this.broken;
   }

@@ -11,6 +11,8 @@ export interface ResumableParser {
   push(chunk: Buffer): void;
   /** Every byte not consumed by a complete command (pipelined input for the backend). */
   takeRemaining(): Buffer;
+  /** How many bytes it holds now: what its limits bound (read-only, for tests and diagnostics). */
+  readonly buffered: number;
 }
 
 /**
@@ -74,6 +76,11 @@ export abstract class StepSession<S, P extends ResumableParser> implements Clien
 
   takeUnconsumed(): Buffer {
     return this.parser.takeRemaining();
+  }
+
+  /** Bytes the parser holds now, unlike takeUnconsumed() without taking them. */
+  get buffered(): number {
+    return this.parser.buffered;
   }
 
   protected apply(t: Transition<S>): void {

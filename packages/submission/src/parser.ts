@@ -42,6 +42,10 @@ export class SmtpParser {
     return this.lines.takeRemaining();
   }
 
+  get buffered(): number {
+    return this.lines.buffered;
+  }
+
   next(mode: ParseMode = 'command'): SmtpParseResult | null {
     if (this.lines.isBroken) return null;
     const auth = mode === 'sasl' || this.isAuthLine();
