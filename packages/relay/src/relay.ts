@@ -55,7 +55,8 @@ export interface Relay {
   /**
    * Milliseconds since the last byte in either direction. A quiet relay is
    * between a command and its response (or idling): words of our own can be
-   * put in without landing inside a literal or a message transfer.
+   * put in without landing inside a literal or a message transfer. 0 while
+   * bytes wait to be written to either side (a reader that does not keep up).
    */
   quietForMs(): number;
   /** End the relay now: both sockets are destroyed after `beforeClose` (if any) is written to the client. */
@@ -170,7 +171,10 @@ export function startRelay(client: Duplex, backend: Duplex, opts: RelayOptions):
     get bytesFromBackend() {
       return fromBackend;
     },
-    quietForMs: () => Date.now() - lastActivity,
+    // Bytes still queued towards a side that does not keep up mean the relay
+    // is in the middle of something (a literal, a message) however long ago
+    // the last byte was read: paused by backpressure, no new byte arrives.
+    quietForMs: () => (client.writableLength > 0 || backend.writableLength > 0 ? 0 : Date.now() - lastActivity),
     stop(reason: string, lastWordsToClient?: string) {
       if (finished) return;
       if (lastWordsToClient !== undefined) client.write(lastWordsToClient);
