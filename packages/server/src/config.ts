@@ -56,6 +56,18 @@ export interface ProxyProtocolConfig {
   headerTimeoutMs: number;
 }
 
+/** Active backend checks and the circuit breakers they feed (docs/config.md, `health`). */
+export interface HealthConfig {
+  /** How often each backend's ports are checked (connect, TLS if implicit, greeting). */
+  intervalMs: number;
+  /** A check that takes longer has failed. */
+  timeoutMs: number;
+  /** Failed checks or logins in a row that open a backend's breaker for that protocol. */
+  failuresToOpen: number;
+  /** How long an open breaker keeps logins away before the next check may close it. */
+  openMs: number;
+}
+
 export type AuthSource = 'sqlite' | 'ldap' | 'backend';
 export type LdapScope = 'base' | 'one' | 'sub';
 
@@ -180,6 +192,7 @@ export interface MailfrontConfig {
   log: { level: LogLevel; format: LogFormat };
   proxyProtocol: ProxyProtocolConfig;
   penalties: PenaltiesConfig;
+  health: HealthConfig;
   admin: AdminConfig;
   metrics: MetricsConfig;
   autoconfig: AutoconfigConfig;
@@ -260,6 +273,7 @@ export const DEFAULT_CONFIG: MailfrontConfig = deepFreeze({
   log: { level: 'info', format: 'json' },
   proxyProtocol: { trustedNetworks: [], headerTimeoutMs: 3_000 },
   penalties: { threshold: 5, baseMs: 10_000, maxMs: 900_000, forgetAfterMs: 900_000, maxEntries: 100_000, trustedNetworks: [] },
+  health: { intervalMs: 10_000, timeoutMs: 3_000, failuresToOpen: 3, openMs: 30_000 },
   admin: { socket: join(DEFAULT_DATA_DIR, DEFAULT_ADMIN_SOCKET), http: null, moveLoginWaitMs: 5_000 },
   metrics: { host: '127.0.0.1', port: null },
   autoconfig: { host: '127.0.0.1', port: null, tls: false, hostname: null, displayName: null },
@@ -397,7 +411,7 @@ function host(v: unknown, path: KeyPath): string {
 
 // ---------------------------------------------------------------------------
 
-const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'ldap', 'limits', 'imap', 'pop3', 'submission', 'log', 'proxyProtocol', 'penalties', 'admin', 'metrics', 'autoconfig'] as const;
+const TOP_KEYS = ['dataDir', 'store', 'tls', 'hostname', 'listeners', 'auth', 'ldap', 'limits', 'imap', 'pop3', 'submission', 'log', 'proxyProtocol', 'penalties', 'admin', 'metrics', 'autoconfig', 'health'] as const;
 const PROTOCOLS: readonly ListenerProtocol[] = ['imap', 'pop3', 'submission'];
 const LISTENER_TLS: readonly ListenerTlsMode[] = ['starttls', 'implicit', 'none'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -436,6 +450,15 @@ const POP3_RANGES: { readonly [K in keyof Pop3Limits]: readonly [number, number,
   maxLineBytes: [255, MAX_BYTES, ' bytes'],
   // A SASL PLAIN response of a short name and password must fit.
   maxSaslLineBytes: [255, MAX_BYTES, ' bytes'],
+};
+
+const HEALTH_RANGES: { readonly [K in keyof HealthConfig]: readonly [number, number, string] } = {
+  // Faster than every 100 ms a round of checks would hardly end before the next began.
+  intervalMs: [100, MAX_TIMER_MS, ' ms'],
+  timeoutMs: [1, MAX_TIMER_MS, ' ms'],
+  failuresToOpen: [1, 1_000, ''],
+  // 0: the next check after opening decides at once.
+  openMs: [0, MAX_TIMER_MS, ' ms'],
 };
 
 const SUBMISSION_RANGES: { readonly [K in keyof SubmissionLimits | 'maxMessageBytes']: readonly [number, number, string] } = {
@@ -846,6 +869,7 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
     log,
     proxyProtocol: pp,
     penalties: penalties(r.penalties, ['penalties']),
+    health: numbers(r.health, ['health'], { ...d.health }, HEALTH_RANGES),
     admin: adminSection(r.admin, dataDir, base),
     metrics: metricsSection(r.metrics),
     autoconfig: autoconfigSection(r.autoconfig),

@@ -22,6 +22,7 @@ import type { Protocol, Store } from '@mailfront/store';
 import { ensureSelfSigned } from './certs';
 import type { MailfrontConfig } from './config';
 import { buildAccessServices } from './directory';
+import { createBackendHealth, type BackendStatus } from './backend-health';
 import { openStoreFromConfig } from './open-store';
 
 export interface StartOptions {
@@ -43,6 +44,11 @@ export interface RunningServer {
    * what needs new sockets or a new store is reported, not applied.
    */
   reload(config: MailfrontConfig): ReloadResult;
+  /**
+   * Each backend as this node sees it: state, standby, health and breaker per
+   * protocol (as of the last check round), live sessions.
+   */
+  backendStatus(): BackendStatus[];
   /** Stop accepting, give live sessions `graceMs` to end, then close them politely. */
   close(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -160,9 +166,12 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
   const registry = new SessionRegistry();
   // auth.source and the ldap section decide who may log in and where they go.
   const access = buildAccessServices(config, store);
+  // Active checks start now; breakers route logins around down or draining backends.
+  const health = createBackendHealth(config, store, registry, log);
   const svc: ProxyServices = {
     auth: access.auth,
-    locator: access.locator,
+    locator: health.locator(access.locator),
+    onBackendResult: health.onBackendResult,
     log,
     limits: Object.freeze({ ...config.limits, authFailureDelayMs: config.auth.failureDelayMs }),
     registry,
@@ -189,6 +198,7 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
     access.close();
+    await health.close();
     if (ownStore) await store.close();
     throw e;
   }
@@ -210,6 +220,7 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     registry,
     log,
     openConnections: async () => (await Promise.all(listeners.map((l) => l.connections()))).reduce((a, b) => a + b, 0),
+    backendStatus: () => health.status(),
     reload(next: MailfrontConfig): ReloadResult {
       const result = reloadInPlace(current, next, svc, proxyPolicy, log);
       current = next;
@@ -236,6 +247,7 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
         while (registry.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
         startChecks.abort();
         await checking;
+        await health.close();
         await stopAccepting;
         access.close();
         if (ownStore) await store.close();

@@ -44,6 +44,10 @@ export async function startMailfront(opts: MailfrontOptions): Promise<MailfrontU
       ],
       auth: { failureDelayMs: 200 },
       log: { level: 'debug' },
+      // Checks every 10 s would open the breakers of the suites' deliberately
+      // dead backends part-way through a suite, turning their connect failures
+      // into fast breaker refusals; backend-faults.e2e configures its own.
+      health: { intervalMs: 600_000 },
       ...opts.config,
     },
     { baseDir: dir.path },
