@@ -22,6 +22,8 @@ export interface BackendView {
   login: BackendRow['login'];
   masterUser: string | null;
   state: BackendRow['state'];
+  standby: string | null;
+  proxyProtocol: boolean;
   createdAt: string;
   users?: { assigned: number; hashed: number };
 }
@@ -40,6 +42,8 @@ export function backendView(b: BackendRow, users?: { assigned: number; hashed: n
     login: b.login,
     masterUser: b.masterUser,
     state: b.state,
+    standby: b.standby,
+    proxyProtocol: b.proxyProtocol,
     createdAt: b.createdAt,
   };
   if (users) view.users = users;

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { register as backendAdd } from './commands/backend-add';
 import { register as backendList } from './commands/backend-list';
 import { register as backendRemove } from './commands/backend-remove';
+import { register as backendSet } from './commands/backend-set';
 import { register as backendState } from './commands/backend-state';
 import { register as certGenerate } from './commands/cert-generate';
 import { register as configCheck } from './commands/config-check';
@@ -61,10 +62,11 @@ Configuration reference: docs/config.md. Command reference: docs/cli.md.`,
 
   serve(program, ctx);
 
-  const backend = program.command('backend').description('manage the backend mail servers users are placed on: add, list, remove, drain, activate');
+  const backend = program.command('backend').description('manage the backend mail servers users are placed on: add, list, remove, set, drain, undrain');
   backendAdd(backend, ctx);
   backendList(backend, ctx);
   backendRemove(backend, ctx);
+  backendSet(backend, ctx);
   backendState(backend, ctx);
 
   const user = program.command('user').description('manage users, their passwords and placement: add, passwd, remove, list, show, move');

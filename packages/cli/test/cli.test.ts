@@ -118,12 +118,14 @@ describe('backends', () => {
     expect(list).toEqual([
       {
         name: 'be1', host: '10.0.0.5', ports: { imap: 143, pop3: null, submission: null }, tls: 'starttls', caFile: null,
-        insecure: false, trusted: false, login: 'passthrough', masterUser: null, state: 'active', createdAt: expect.any(String),
+        insecure: false, trusted: false, login: 'passthrough', masterUser: null, state: 'active', standby: null, proxyProtocol: false,
+        createdAt: expect.any(String),
         users: { assigned: 0, hashed: 0 },
       },
       {
         name: 'be2', host: 'imap2.internal', ports: { imap: 993, pop3: 995, submission: 465 }, tls: 'implicit', caFile: null,
-        insecure: false, trusted: true, login: 'passthrough', masterUser: null, state: 'active', createdAt: expect.any(String),
+        insecure: false, trusted: true, login: 'passthrough', masterUser: null, state: 'active', standby: null, proxyProtocol: false,
+        createdAt: expect.any(String),
         users: { assigned: 0, hashed: 0 },
       },
       expect.objectContaining({ name: 'be3', ports: { imap: 10143, pop3: null, submission: null }, tls: 'none' }),

@@ -7,6 +7,7 @@ import { backendView, json } from '../format';
 import { UsageError } from '../io';
 import { existingFile, parsePort } from '../options';
 import { readSecretFile } from '../password';
+import { noteStandbyGaps } from './backend-set';
 
 interface Options {
   host: string;
@@ -20,6 +21,8 @@ interface Options {
   login: BackendLoginMode;
   masterUser?: string;
   masterPasswordFile?: string;
+  standby?: string;
+  proxyProtocol?: boolean;
   json?: boolean;
 }
 
@@ -51,6 +54,8 @@ export function register(backend: Command, ctx: CliContext): void {
     )
     .option('--master-user <user>', 'master user name (required with --login master)')
     .option('--master-password-file <file>', 'file whose first line is the master password (required with --login master); stored in the database, never printed')
+    .option('--standby <name>', 'another backend that takes the logins of this one while it is down or draining; it must reach the same mailboxes (default: none)')
+    .option('--proxy-protocol', "send a PROXY protocol v2 header with the client's address first on every connection (Dovecot: haproxy = yes on the listener); default: not sent")
     .option('--json', 'print the added backend as JSON')
     .addHelpText(
       'after',
@@ -58,14 +63,19 @@ export function register(backend: Command, ctx: CliContext): void {
 Examples:
   mailfront backend add dovecot1 --host 10.0.0.5
   mailfront backend add dovecot2 --host imap2.internal --tls implicit --ca /etc/ssl/internal-ca.pem --trusted
+  mailfront backend add replica2 --host 10.0.0.6 --standby dovecot1 --proxy-protocol
   mailfront backend add legacy --host 10.0.0.9 --tls none --pop3-port 110 \\
       --login master --master-user proxy --master-password-file /etc/mailfront/legacy.pw`,
     )
     .action(async (name: string, opts: Options) => {
       const nb = toNewBackend(name, opts, ctx.io.cwd);
-      const row = await ctx.withStore((store) => store.addBackend(nb));
+      const row = await ctx.withStore(async (store) => {
+        const added = await store.addBackend(nb);
+        await noteStandbyGaps(ctx, store, added);
+        return added;
+      });
       if (opts.json) ctx.io.stdout.write(json(backendView(row)));
-      else ctx.out(`backend ${row.name} added: ${row.host} imap=${row.ports.imap ?? '-'} pop3=${row.ports.pop3 ?? '-'} submission=${row.ports.submission ?? '-'} tls=${row.tls} login=${row.login}`);
+      else ctx.out(`backend ${row.name} added: ${row.host} imap=${row.ports.imap ?? '-'} pop3=${row.ports.pop3 ?? '-'} submission=${row.ports.submission ?? '-'} tls=${row.tls} login=${row.login}${row.standby ? ` standby=${row.standby}` : ''}${row.proxyProtocol ? ' proxy-protocol' : ''}`);
     });
 }
 
@@ -112,5 +122,7 @@ function toNewBackend(name: string, o: Options, cwd: string): NewBackend {
     login: o.login,
     masterUser,
     masterPassword,
+    standby: o.standby ?? null,
+    proxyProtocol: o.proxyProtocol === true,
   };
 }

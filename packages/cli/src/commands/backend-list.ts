@@ -5,7 +5,7 @@ import { backendView, portOrDash, table } from '../format';
 export function register(backend: Command, ctx: CliContext): void {
   backend
     .command('list')
-    .description('list backends with their ports, TLS, login mode, state and placed users')
+    .description('list backends with their ports, TLS, login mode, state, standby and placed users')
     .option('--json', 'print a JSON array (master passwords are never included)')
     .action(async (opts: { json?: boolean }) => {
       const views = await ctx.withStore(async (store) => {
@@ -16,7 +16,7 @@ export function register(backend: Command, ctx: CliContext): void {
       if (views.length === 0) return ctx.out('no backends; add one with: mailfront backend add NAME --host HOST');
       ctx.io.stdout.write(
         table(
-          ['NAME', 'HOST', 'IMAP', 'POP3', 'SUBMISSION', 'TLS', 'LOGIN', 'STATE', 'TRUSTED', 'ASSIGNED', 'HASHED'],
+          ['NAME', 'HOST', 'IMAP', 'POP3', 'SUBMISSION', 'TLS', 'LOGIN', 'STATE', 'STANDBY', 'TRUSTED', 'PROXY', 'ASSIGNED', 'HASHED'],
           views.map((b) => [
             b.name,
             b.host,
@@ -26,7 +26,9 @@ export function register(backend: Command, ctx: CliContext): void {
             b.tls + (b.insecure ? ' (insecure)' : b.caFile ? ' (ca)' : ''),
             b.login === 'master' ? `master (${b.masterUser})` : b.login,
             b.state,
+            b.standby ?? '-',
             b.trusted ? 'yes' : 'no',
+            b.proxyProtocol ? 'yes' : 'no',
             String(b.users!.assigned),
             String(b.users!.hashed),
           ]),
