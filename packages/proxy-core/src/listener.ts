@@ -174,7 +174,15 @@ function readProxyHeader(raw: net.Socket, timeoutMs: number, done: (err: Error |
     raw.pause();
     const rest = buf.subarray(r.consumed);
     if (rest.length) raw.unshift(rest);
-    if (r.header.command === 'local') return finish(null);
+    if (r.header.command === 'local') {
+      return finish(null, {
+        address: normalizeAddress(raw.remoteAddress),
+        port: raw.remotePort ?? 0,
+        localAddress: normalizeAddress(raw.localAddress),
+        localPort: raw.localPort ?? 0,
+        balancerOwn: true,
+      });
+    }
     finish(null, {
       address: normalizeAddress(r.header.source.address),
       port: r.header.source.port,

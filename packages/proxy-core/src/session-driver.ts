@@ -34,6 +34,8 @@ export interface Peer {
   port: number;
   localAddress: string;
   localPort: number;
+  /** A balancer's own connection (PROXY LOCAL: its health checks), logged quietly. */
+  balancerOwn?: boolean;
 }
 
 /** What every session needs from the server around it. */
@@ -447,7 +449,7 @@ export class SessionDriver implements SessionEnv {
       durationMs: Date.now() - this.since.getTime(),
       end: 'pre-login',
     });
-    this.log.info(
+    this.log[this.peer.balancerOwn ? 'debug' : 'info'](
       { reason: why, auth_failures: this.authFailures, bad_commands: this.badCommands, tls: this.tlsActive, user: this.user ? clip(this.user) : undefined },
       'disconnected before login',
     );
