@@ -223,6 +223,11 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     backendStatus: () => health.status(),
     reload(next: MailfrontConfig): ReloadResult {
       const result = reloadInPlace(current, next, svc, proxyPolicy, log);
+      if (JSON.stringify(current.health) !== JSON.stringify(next.health)) {
+        // Thresholds apply to the next result, timings from the next round; breakers keep their state.
+        health.configure(next.health, next.limits.backendMaxLineBytes);
+        result.applied.push('health');
+      }
       current = next;
       return result;
     },

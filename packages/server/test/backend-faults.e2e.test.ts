@@ -8,8 +8,10 @@
  * production a standby reaches the same mailboxes (a replica, or shared
  * storage); here it only has to accept the same logins.
  */
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BreakerPhase } from '@mailfront/locator';
+import { validateConfig } from '@mailfront/server';
 import type { Protocol } from '@mailfront/store';
 import { rawConnect, startDovecot, type Dovecot, type RawClient } from '@mailfront/testkit';
 import { startFakeBackend, type FakeBackend } from './fake-backend';
@@ -236,9 +238,11 @@ describe('two Dovecots and a silent backend behind one mailfront', () => {
       await dA.kill();
       await breakersAre(mf, 'a', 'open');
     }
+    const t0 = performance.now();
     await dA.start();
     const backAfter = await breakersAre(mf, 'a', 'closed');
     measured.restartToBreakerClosed = backAfter;
+    measured.restartCalledToBreakerClosed = Math.round(performance.now() - t0);
     // At most openMs (if it had just re-opened) plus a round or two of checks.
     expect(backAfter).toBeLessThan(HEALTH.openMs + 10 * HEALTH.intervalMs + 5 * HEALTH.timeoutMs);
     const alice = await imapLogin(mf, ALICE);
@@ -403,5 +407,28 @@ describe('a backend that greets and then stalls', () => {
     expect(third.ms).toBeLessThan(LOGIN_TIMEOUT_MS / 2);
     measured.stalledBreakerOpenTempfail = third.ms;
     await third.c.close();
+  });
+
+  test('SIGHUP: a changed health section applies without a restart; the open breaker then closes on a passing check', async () => {
+    expect(breaker(m, 'stall', 'imap')).toBe('open');
+    const config = (health: Record<string, number>) =>
+      validateConfig(
+        {
+          dataDir: path.join(m.dir.path, 'var'),
+          hostname: 'localhost',
+          listeners: [PLAIN_LISTENERS[0]],
+          limits: { backendConnectTimeoutMs: LONG_TIMEOUT_MS, backendLoginTimeoutMs: LOGIN_TIMEOUT_MS },
+          auth: { failureDelayMs: 0 },
+          log: { level: 'debug' },
+          health,
+        },
+        { baseDir: m.dir.path },
+      );
+    // openMs 0: half-open at once, so the next greeting check (which passes) decides.
+    const r = m.server.reload(config({ ...HEALTH, failuresToOpen: 2, openMs: 0 }));
+    expect(r.applied).toContain('health');
+    await breakersAre(m, 'stall', 'closed', ['imap']);
+    // An unchanged section is not reported as applied.
+    expect(m.server.reload(config({ ...HEALTH, failuresToOpen: 2, openMs: 0 })).applied).not.toContain('health');
   });
 });
