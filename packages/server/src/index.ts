@@ -1,6 +1,11 @@
 export { startServer, type RunningServer, type StartOptions } from './server';
 export { loadConfig, validateConfig, ConfigError, DEFAULT_CONFIG, type MailfrontConfig, type ListenerConfig, type LoadedConfig } from './config';
 export { openStoreFromConfig } from './open-store';
+export { offeredServices, srvRecords, type MailService } from './autoconfig';
+export type { OperationsInfo } from './operations';
+export type { SessionView } from './admin-api';
+export type { MoveResult } from './user-moves';
+export { runDoctor, type DoctorCheck, type DoctorCheckName } from './doctor';
 export { generateSelfSigned, generateCa, issueCertificate, ensureSelfSigned, type PemPair } from './certs';
 export { buildAccessServices, ldapDirectoryFromConfig, type AccessServices } from './directory';
 export { DEFAULT_LDAP_FILTER, LDAP_DEFAULTS, type AuthSource, type LdapConfig } from './config';

@@ -24,6 +24,7 @@ import type { MailfrontConfig } from './config';
 import { buildAccessServices } from './directory';
 import { createBackendHealth, type BackendStatus } from './backend-health';
 import { openStoreFromConfig } from './open-store';
+import { createOperations, type OperationsInfo } from './operations';
 
 export interface StartOptions {
   logger?: Logger;
@@ -49,6 +50,8 @@ export interface RunningServer {
    * protocol (as of the last check round), live sessions.
    */
   backendStatus(): BackendStatus[];
+  /** Where the admin API, metrics and autoconfig listen (docs/operations.md). */
+  operations: OperationsInfo;
   /** Stop accepting, give live sessions `graceMs` to end, then close them politely. */
   close(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -168,6 +171,8 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
   const access = buildAccessServices(config, store);
   // Active checks start now; breakers route logins around down or draining backends.
   const health = createBackendHealth(config, store, registry, log);
+  // Admin API, user moves, metrics, autoconfig (operations.ts).
+  const ops = createOperations({ config, registry, store, log, limits: () => svc.limits, tls: () => svc.tls, penalties: () => svc.penalties });
   const svc: ProxyServices = {
     auth: access.auth,
     locator: health.locator(access.locator),
@@ -183,6 +188,10 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
   // One object shared by every PROXY listener, so that a reload reaches them all.
   const proxyPolicy = { trusted: blockList(config.proxyProtocol.trustedNetworks), headerTimeoutMs: config.proxyProtocol.headerTimeoutMs };
   let current = config;
+
+  // Outermost, so a user being moved is held before anything else decides; the sink hears every login.
+  svc.locator = ops.wrapLocator(svc.locator);
+  svc.events = ops.events;
 
   const listeners: Listener[] = [];
   try {
@@ -215,8 +224,9 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     : Promise.resolve();
 
   let closing: Promise<void> | undefined;
-  return {
+  const running: RunningServer = {
     listeners: bound,
+    operations: { admin: { socket: null, http: null }, metrics: null, autoconfig: null },
     registry,
     log,
     openConnections: async () => (await Promise.all(listeners.map((l) => l.connections()))).reduce((a, b) => a + b, 0),
@@ -234,6 +244,7 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     close(closeOpts = {}) {
       closing ??= (async () => {
         const stopAccepting = Promise.all(listeners.map((l) => l.close()));
+        const stopOperations = ops.close();
         const graceMs = closeOpts.graceMs ?? current.limits.shutdownGraceMs;
         const deadline = Date.now() + graceMs;
         // Sessions end by themselves meanwhile; one that is quiet (between
@@ -256,9 +267,18 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
         await stopAccepting;
         access.close();
         if (ownStore) await store.close();
+        await stopOperations;
         log.info('mailfront stopped');
       })();
       return closing;
     },
   };
+  try {
+    const backendStatus = (running as { backendStatus?: () => unknown }).backendStatus;
+    running.operations = await ops.start({ listeners: bound, backendStatus: backendStatus && (() => backendStatus.call(running)) });
+  } catch (e) {
+    await running.close({ graceMs: 0 });
+    throw e;
+  }
+  return running;
 }
