@@ -16,6 +16,12 @@ import { register as userMove } from './commands/user-move';
 import { register as userPasswd } from './commands/user-passwd';
 import { register as userRemove } from './commands/user-remove';
 import { register as userShow } from './commands/user-show';
+import { register as autoconfigDns } from './commands/autoconfig-dns';
+import { register as backendStatus } from './commands/backend-status';
+import { register as doctor } from './commands/doctor';
+import { register as kick } from './commands/kick';
+import { register as sessions } from './commands/sessions';
+import { register as userImport } from './commands/user-import';
 import { CliContext, type GlobalOptions } from './context';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliIo } from './io';
 
@@ -62,20 +68,22 @@ Configuration reference: docs/config.md. Command reference: docs/cli.md.`,
 
   serve(program, ctx);
 
-  const backend = program.command('backend').description('manage the backend mail servers users are placed on: add, list, remove, set, drain, undrain');
+  const backend = program.command('backend').description('manage the backend mail servers users are placed on: add, list, remove, set, drain, undrain, status');
   backendAdd(backend, ctx);
   backendList(backend, ctx);
   backendRemove(backend, ctx);
   backendSet(backend, ctx);
   backendState(backend, ctx);
+  backendStatus(backend, ctx);
 
-  const user = program.command('user').description('manage users, their passwords and placement: add, passwd, remove, list, show, move');
+  const user = program.command('user').description('manage users, their passwords and placement: add, passwd, remove, list, show, move, import');
   userAdd(user, ctx);
   userPasswd(user, ctx);
   userRemove(user, ctx);
   userList(user, ctx);
   userShow(user, ctx);
   userMove(user, ctx);
+  userImport(user, ctx);
 
   const cert = program.command('cert').description('TLS certificates: generate');
   certGenerate(cert, ctx);
@@ -85,6 +93,14 @@ Configuration reference: docs/config.md. Command reference: docs/cli.md.`,
 
   const ldap = program.command('ldap').description('the directory (ldap section): test a login step by step');
   ldapTest(ldap, ctx);
+
+  // The running server, through its admin API.
+  sessions(program, ctx);
+  kick(program, ctx);
+  doctor(program, ctx);
+
+  const autoconfig = program.command('autoconfig').description('mail client autoconfiguration: the DNS records for a domain');
+  autoconfigDns(autoconfig, ctx);
 
   return { program, ctx };
 }

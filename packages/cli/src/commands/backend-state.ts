@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { BackendState } from '@mailfront/store';
 import type { CliContext } from '../context';
 import { CommandFailed } from '../io';
+import { addDrainWaitOptions, waitForDrain, type DrainWaitOptions } from './backend-drain-wait';
 
 /**
  * `backend drain` and `backend undrain` (alias `activate`): whether a backend
@@ -17,7 +18,7 @@ export function register(backend: Command, ctx: CliContext): void {
       .command(verb)
       .description(description)
       .argument('<name>', 'the backend')
-      .action(async (name: string) => {
+      .action(async (name: string, opts: DrainWaitOptions) => {
         await ctx.withStore(async (store) => {
           const b = await store.getBackend(name);
           if (!b) throw new CommandFailed(`backend ${name} does not exist`);
@@ -32,7 +33,9 @@ export function register(backend: Command, ctx: CliContext): void {
             );
           }
         });
+        if (opts.wait) await waitForDrain(ctx, name, opts);
       });
   }
   backend.commands.find((c) => c.name() === 'undrain')!.alias('activate');
+  addDrainWaitOptions(backend.commands.find((c) => c.name() === 'drain')!);
 }
