@@ -101,7 +101,7 @@ export interface ReloadResult {
 }
 
 /** Keys whose change needs new listeners, a new store or new protocol descriptors. */
-const RESTART_KEYS = ['dataDir', 'store', 'listeners', 'auth', 'ldap', 'imap', 'pop3', 'submission', 'hostname'] as const;
+const RESTART_KEYS = ['dataDir', 'store', 'listeners', 'auth', 'ldap', 'imap', 'pop3', 'submission', 'hostname', 'admin', 'metrics', 'autoconfig'] as const;
 
 function reloadInPlace(
   old: MailfrontConfig,

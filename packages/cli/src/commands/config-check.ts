@@ -1,5 +1,5 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { MailfrontConfig } from '@mailfront/server';
@@ -48,6 +48,29 @@ function checkTls(config: MailfrontConfig, now: number): string[] {
   return warnings;
 }
 
+/** What serve would fail on in the operations sections: an unreadable or empty admin token. Returns warnings. */
+function checkOperations(config: MailfrontConfig): string[] {
+  const warnings: string[] = [];
+  const http = config.admin.http;
+  if (http) {
+    const token = (readPem('admin.http.tokenFile', http.tokenFile).toString('utf8').split(/\r?\n/, 1)[0] ?? '').trim();
+    // Never echo the file: it is a secret.
+    if (token === '') throw new UsageError(`admin.http.tokenFile: ${http.tokenFile} is empty: its first line must be the token`);
+    if ((statSync(http.tokenFile).mode & 0o077) !== 0) warnings.push(`admin.http.tokenFile: ${http.tokenFile} is readable by others: chmod 600 it`);
+  }
+  return warnings;
+}
+
+function operationsSummary(config: MailfrontConfig): string[] {
+  const { admin, metrics, autoconfig } = config;
+  const at = (host: string, port: number) => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return [
+    `admin:      ${admin.socket ? `socket ${admin.socket}` : 'no socket'}${admin.http ? `, http ${at(admin.http.host, admin.http.port)} (token from ${admin.http.tokenFile})` : ''}, logins wait ${admin.moveLoginWaitMs} ms during a user move`,
+    `metrics:    ${metrics.port === null ? 'off' : `http://${at(metrics.host, metrics.port)}/metrics`}`,
+    `autoconfig: ${autoconfig.port === null ? 'off' : `${autoconfig.tls ? 'https' : 'http'}://${at(autoconfig.host, autoconfig.port)} for ${autoconfig.hostname ?? config.hostname}`}`,
+  ];
+}
+
 function storeSummary(s: MailfrontConfig['store']): string {
   if (s.kind === 'sqlite') return `sqlite ${s.path}${s.path !== ':memory:' && !existsSync(s.path) ? ' (created on first use)' : ''}`;
   const tls = s.ssl === false ? 'no tls' : `tls${s.ssl.insecure ? ' (not verified)' : s.ssl.caFile ? ` (ca ${s.ssl.caFile})` : ''}`;
@@ -78,6 +101,7 @@ function summary(config: MailfrontConfig, source: string): string {
     `backend:    connect ${l.backendConnectTimeoutMs} ms, login ${l.backendLoginTimeoutMs} ms, line ${l.backendMaxLineBytes} bytes, proxy ttl ${l.proxyTtl}`,
     `imap:       line ${config.imap.maxLineBytes} bytes, literal ${config.imap.maxLiteralBytes} bytes, command ${config.imap.maxCommandBytes} bytes`,
     `log:        ${config.log.level}, ${config.log.format}`,
+    ...operationsSummary(config),
   ];
   return lines.join('\n');
 }
@@ -89,7 +113,7 @@ export function register(configCmd: Command, ctx: CliContext): void {
     .option('--json', 'print {source, config, warnings} as JSON')
     .action((opts: { json?: boolean }) => {
       const { config, source, warnings } = ctx.loadConfig();
-      const all = [...warnings, ...checkTls(config, Date.now())];
+      const all = [...warnings, ...checkTls(config, Date.now()), ...checkOperations(config)];
       if (opts.json) return ctx.json({ source, config, warnings: all });
       ctx.out(summary(config, source));
       for (const w of all) ctx.out(`warning: ${w}`);
