@@ -96,7 +96,11 @@ export function loginToBackend<S extends { at: string }>(
       if ('done' in step) {
         settled = true;
         clearTimeout(timer);
+        clearTimeout(connectTimer);
         opts.signal?.removeEventListener('abort', onAbort);
+        // Nothing of the login (its closures hold the password) may stay
+        // reachable from the socket for the session's lifetime.
+        raw.removeListener('close', clearConnectTimer);
         sock.removeListener('data', onData);
         sock.removeListener('error', onError);
         sock.removeListener('close', onClose);
@@ -154,7 +158,8 @@ export function loginToBackend<S extends { at: string }>(
     sock = raw;
     raw.on('error', onError);
     raw.on('close', onClose);
-    raw.once('close', () => clearTimeout(connectTimer));
+    const clearConnectTimer = (): void => clearTimeout(connectTimer);
+    raw.once('close', clearConnectTimer);
     raw.once('connect', () => {
       raw.setNoDelay(true);
       // A PROXY header is the very first thing on the connection, before TLS.

@@ -59,9 +59,19 @@ export interface ProxyServices {
   connections?: ConnectionGate;
 }
 
+/** Random bytes drawn in blocks: one getrandom call per 256 sessions, not per session. */
+let idPool = Buffer.alloc(0);
+let idPos = 0;
+
 export function newSessionId(): string {
   // 12 random bytes, as Dovecot's session ids: unique enough to grep for across nodes.
-  return randomBytes(12).toString('base64url');
+  if (idPos + 12 > idPool.length) {
+    idPool = randomBytes(12 * 256);
+    idPos = 0;
+  }
+  const id = idPool.toString('base64url', idPos, idPos + 12);
+  idPos += 12;
+  return id;
 }
 
 /**
@@ -368,6 +378,8 @@ export class SessionDriver implements SessionEnv {
     this.backendConn = undefined;
     this.phase = 'relay';
     clearTimeout(this.loginTimer);
+    // A relayed session may live for days: keep nothing of the login phase.
+    this.loginTimer = undefined;
     this.detach(this.sock);
     const relay = startRelay(this.sock, be.socket, {
       idleTimeoutMs: this.svc.limits.idleTimeoutMs,

@@ -10,6 +10,9 @@ import * as path from 'node:path';
 import { runCli } from '@mailfront/cli';
 import { freePorts, makeTempDir, startDovecot, startPostgres, startSlapd, type Dovecot, type Postgres, type Slapd, type TempDir } from '@mailfront/testkit';
 
+// Five daemons and two node processes: far more than the default per hook.
+jest.setTimeout(240_000);
+
 const ROOT = path.resolve(__dirname, '../../..');
 const USERS = ['ann', 'bob', 'cat', 'dan'].map((u) => ({ uid: u, password: `${u}-pw`, mailHost: 'dovecot' }));
 
@@ -48,7 +51,8 @@ function startNode(name: string, port: number): Promise<void> {
     stdio: ['ignore', out, out],
   });
   nodes.push({ name, port, proc, log });
-  return waitFor(() => fs.readFileSync(log, 'utf8').includes('"msg":"mailfront started"'), `${name} to start`, () => fs.readFileSync(log, 'utf8'));
+  // Generous: a node transpiles the workspace's sources on a busy 2-core machine.
+  return waitFor(() => fs.readFileSync(log, 'utf8').includes('"msg":"mailfront started"'), `${name} to start`, () => fs.readFileSync(log, 'utf8'), 120_000);
 }
 
 async function waitFor(ok: () => boolean | Promise<boolean>, what: string, detail: () => string = () => '', ms = 30_000): Promise<void> {
@@ -73,7 +77,9 @@ beforeAll(async () => {
 
   const [pa, pb, front] = await freePorts(3);
   frontPort = front!;
-  await Promise.all([startNode('node-a', pa!), startNode('node-b', pb!)]);
+  // One after the other: the second reuses what the first transpiled.
+  await startNode('node-a', pa!);
+  await startNode('node-b', pb!);
   const hcfg = path.join(dir.path, 'haproxy.cfg');
   fs.writeFileSync(
     hcfg,

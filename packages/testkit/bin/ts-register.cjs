@@ -9,12 +9,30 @@ const Module = require('node:module');
 const root = path.resolve(__dirname, '../../..');
 const ts = require(require.resolve('typescript', { paths: [root] }));
 
+// Transpiled output is cached on disk by path, size and mtime: a second node
+// started by the same test does not pay for transpiling the workspace again.
+const crypto = require('node:crypto');
+const os = require('node:os');
+const cacheDir = path.join(os.tmpdir(), 'mailfront-ts-register');
+fs.mkdirSync(cacheDir, { recursive: true });
+
 require.extensions['.ts'] = (module, filename) => {
-  const out = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
-    fileName: filename,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-  });
-  module._compile(out.outputText, filename);
+  const st = fs.statSync(filename);
+  const key = crypto.createHash('sha1').update(`${filename}\0${st.size}\0${st.mtimeMs}\0${ts.version}`).digest('hex');
+  const cached = path.join(cacheDir, `${key}.js`);
+  let code;
+  try {
+    code = fs.readFileSync(cached, 'utf8');
+  } catch {
+    code = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
+      fileName: filename,
+      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+    }).outputText;
+    const tmp = `${cached}.${process.pid}`;
+    fs.writeFileSync(tmp, code);
+    fs.renameSync(tmp, cached);
+  }
+  module._compile(code, filename);
 };
 
 const resolve = Module._resolveFilename;
