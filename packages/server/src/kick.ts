@@ -22,11 +22,11 @@ export class Kicker {
 
   constructor(private readonly registry: SessionRegistry) {}
 
-  /** Close `ids` now (spreadMs 0), or the first now and the rest spaced evenly within spreadMs. */
+  /** Close the sessions now (spreadMs 0), or the first now and the rest spaced evenly within spreadMs. */
   kick(sessions: readonly SessionInfo[], spreadMs = 0): number {
     const ordered = [...sessions].sort((a, b) => a.since.getTime() - b.since.getTime());
     ordered.forEach((s, i) => {
-      const delay = ordered.length > 0 ? Math.floor((i * spreadMs) / ordered.length) : 0;
+      const delay = Math.floor((i * spreadMs) / ordered.length);
       if (delay === 0) return this.close(s.id);
       const t = setTimeout(() => {
         this.pending.delete(t);
@@ -36,11 +36,6 @@ export class Kicker {
       this.pending.add(t);
     });
     return ordered.length;
-  }
-
-  /** Kicks scheduled but not done yet. */
-  get scheduled(): number {
-    return this.pending.size;
   }
 
   /** Forget the kicks still scheduled (server shutdown closes every session anyway). */
