@@ -11,6 +11,9 @@ export { SessionRegistry, QUIET_MS, type SessionInfo, type SessionHandle, type S
 export { createListener, type Listener, type ListenerSpec, type ProxyProtocolPolicy } from './listener';
 export {
   staticTlsProvider,
+  sniTlsProvider,
+  type CertificatePair,
+  type SniTlsOptions,
   alpnSelector,
   backendTlsOptions,
   reloadBackendCas,

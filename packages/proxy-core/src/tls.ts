@@ -19,6 +19,59 @@ export function staticTlsProvider(opts: { cert: string | Buffer; key: string | B
   return { defaultContext: () => ctx };
 }
 
+export interface CertificatePair {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+export interface SniTlsOptions {
+  /** For clients without SNI, and names without a certificate of their own (unless strict). */
+  default: CertificatePair;
+  /** Per server name: exact names, or `*.example.org` for one label under it. */
+  names: Array<CertificatePair & { names: string[] }>;
+  /** Refuse a client that asks for a name we have no certificate for (ALPACA: no cross-host confusion). */
+  strict: boolean;
+  minVersion?: tls.SecureVersion;
+}
+
+/**
+ * Certificates by server name (RFC 6066 SNI). Exact names win over wildcards;
+ * a wildcard covers exactly one label (`*.example.org` is not `example.org`
+ * nor `a.b.example.org`, as in RFC 6125 §6.4.3). Names compare without case.
+ */
+export function sniTlsProvider(opts: SniTlsOptions): ClientTlsProvider {
+  const minVersion = opts.minVersion ?? 'TLSv1.2';
+  const make = (p: CertificatePair) => tls.createSecureContext({ cert: p.cert, key: p.key, minVersion });
+  const fallback = make(opts.default);
+  const exact = new Map<string, tls.SecureContext>();
+  const wildcard = new Map<string, tls.SecureContext>();
+  for (const entry of opts.names) {
+    const ctx = make(entry);
+    for (const n of entry.names) {
+      const name = n.toLowerCase();
+      if (name.startsWith('*.')) wildcard.set(name.slice(2), ctx);
+      else exact.set(name, ctx);
+    }
+  }
+  const lookup = (servername: string): tls.SecureContext | undefined => {
+    const name = servername.toLowerCase().replace(/\.$/, '');
+    const hit = exact.get(name);
+    if (hit) return hit;
+    const dot = name.indexOf('.');
+    return dot > 0 ? wildcard.get(name.slice(dot + 1)) : undefined;
+  };
+  const provider: ClientTlsProvider = { defaultContext: () => fallback };
+  if (exact.size || wildcard.size || opts.strict) {
+    provider.sniCallback = (servername, cb) => {
+      const ctx = lookup(servername);
+      if (ctx) return cb(null, ctx);
+      if (opts.strict) return cb(new Error(`no certificate for the requested name`));
+      cb(null, fallback);
+    };
+  }
+  return provider;
+}
+
 /**
  * Strict ALPN (ALPACA, USENIX Security 2021): a client that offers ALPN but
  * none of this protocol's identifiers is refused with `no_application_protocol`

@@ -49,6 +49,18 @@ export interface PenaltiesConfig {
   trustedNetworks: string[];
 }
 
+export interface TlsConfig {
+  /** The default certificate (chain) and key, PEM. */
+  cert: string;
+  key: string;
+  /** Oldest TLS version accepted from clients. Default TLSv1.2. */
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** Certificates per server name (SNI): exact names or `*.domain` (one label). */
+  sni: Array<{ names: string[]; cert: string; key: string }>;
+  /** true: a client asking for a name no certificate covers is refused. Default false. */
+  strictSni: boolean;
+}
+
 export interface ProxyProtocolConfig {
   /** CIDRs of the balancers allowed to send a PROXY header. Default: none. */
   trustedNetworks: string[];
@@ -178,7 +190,7 @@ export interface MailfrontConfig {
   dataDir: string;
   store: StoreConfig;
   /** PEM files; null → a self-signed certificate is generated in <dataDir>/tls on first start. */
-  tls: { cert: string; key: string } | null;
+  tls: TlsConfig | null;
   /** The name in the self-signed certificate, and the SMTP greeting and EHLO name. */
   hostname: string;
   listeners: ListenerConfig[];
@@ -813,10 +825,36 @@ export function validateConfig(raw: unknown, opts: { baseDir: string }): Mailfro
 
   let tls: MailfrontConfig['tls'] = null;
   if (r.tls !== undefined && r.tls !== null) {
-    const t = section(r.tls, ['tls'], ['cert', 'key']);
+    const t = section(r.tls, ['tls'], ['cert', 'key', 'minVersion', 'sni', 'strictSni']);
     if (t.cert === undefined) throw new ConfigError(['tls', 'cert'], 'is required when tls is set (or set tls: null for a self-signed certificate)');
     if (t.key === undefined) throw new ConfigError(['tls', 'key'], 'is required when tls is set (or set tls: null for a self-signed certificate)');
-    tls = { cert: filePath(t.cert, ['tls', 'cert'], base), key: filePath(t.key, ['tls', 'key'], base) };
+    const sniRaw = t.sni ?? [];
+    if (!Array.isArray(sniRaw)) throw new ConfigError(['tls', 'sni'], `must be a list of { names, cert, key }, got ${describe(sniRaw)}`);
+    const seen = new Map<string, number>();
+    const sni = sniRaw.map((e, i) => {
+      const at = ['tls', 'sni', i];
+      const x = section(e, at, ['names', 'cert', 'key']);
+      for (const k of ['names', 'cert', 'key'] as const) if (x[k] === undefined) throw new ConfigError([...at, k], 'is required');
+      if (!Array.isArray(x.names) || x.names.length === 0) throw new ConfigError([...at, 'names'], `must be a non-empty list of server names, got ${describe(x.names)}`);
+      const names = x.names.map((n, j) => {
+        const name = text(n, [...at, 'names', j]).toLowerCase();
+        if (!/^(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/.test(name)) {
+          throw new ConfigError([...at, 'names', j], `must be a host name or *.domain, got ${describe(n)}`);
+        }
+        const before = seen.get(name);
+        if (before !== undefined) throw new ConfigError([...at, 'names', j], `${name} is already in tls.sni[${before}]`);
+        seen.set(name, i);
+        return name;
+      });
+      return { names, cert: filePath(x.cert, [...at, 'cert'], base), key: filePath(x.key, [...at, 'key'], base) };
+    });
+    tls = {
+      cert: filePath(t.cert, ['tls', 'cert'], base),
+      key: filePath(t.key, ['tls', 'key'], base),
+      minVersion: t.minVersion === undefined ? 'TLSv1.2' : oneOf(t.minVersion, ['tls', 'minVersion'], ['TLSv1.2', 'TLSv1.3'] as const),
+      sni,
+      strictSni: t.strictSni === undefined ? false : boolean(t.strictSni, ['tls', 'strictSni']),
+    };
   }
 
   const hostname = r.hostname === undefined ? d.hostname : host(r.hostname, ['hostname']);

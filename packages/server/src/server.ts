@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import { BlockList, isIPv6 } from 'node:net';
 import * as path from 'node:path';
 import { imapProtocol } from '@mailfront/imap';
-import { pop3Protocol } from '@mailfront/pop3';
 import { checkSubmissionBackends, submissionProtocol } from '@mailfront/submission';
+import { pop3Protocol } from '@mailfront/pop3';
 import {
   createListener,
   ConnectionGate,
@@ -12,7 +12,8 @@ import {
   QUIET_MS,
   reloadBackendCas,
   SessionRegistry,
-  staticTlsProvider,
+  sniTlsProvider,
+  type ClientTlsProvider,
   type Listener,
   type Logger,
   type ProtocolDescriptor,
@@ -87,7 +88,6 @@ function descriptorFor(protocol: Protocol, config: MailfrontConfig): ProtocolDes
       return imapProtocol(config.imap) as ProtocolDescriptor;
     case 'pop3':
       return pop3Protocol(config.pop3) as ProtocolDescriptor;
-      throw new Error(`protocol ${protocol} is not available in this build`);
     case 'submission':
       // The SMTP greeting, EHLO reply and our EHLO to backends use the configured host name.
       return submissionProtocol({ hostname: config.hostname, ...config.submission }) as ProtocolDescriptor;
@@ -113,8 +113,7 @@ function reloadInPlace(
   const applied: string[] = [];
   const changed = (k: keyof MailfrontConfig) => JSON.stringify(old[k]) !== JSON.stringify(next[k]);
   // Certificates are re-read even when the paths did not change: renewal replaces the files.
-  const cert = clientCertificate(next, log);
-  svc.tls = staticTlsProvider({ cert: cert.cert, key: cert.key });
+  svc.tls = clientTls(next, log).provider;
   applied.push('tls');
   reloadBackendCas();
   svc.limits = Object.freeze({ ...next.limits, authFailureDelayMs: next.auth.failureDelayMs });
@@ -151,6 +150,23 @@ function blockList(cidrs: readonly string[]): BlockList {
 }
 
 /** Certificate files from config, or a self-signed pair made (once) in <dataDir>/tls. */
+/**
+ * What clients are shown: the default certificate and, with tls.sni, one per
+ * server name. Files are read on every call, so that a reload picks up
+ * renewed certificates at the same paths.
+ */
+function clientTls(config: MailfrontConfig, log: Logger): { provider: ClientTlsProvider; source: string } {
+  const def = clientCertificate(config, log);
+  const t = config.tls;
+  const provider = sniTlsProvider({
+    default: def,
+    names: (t?.sni ?? []).map((e) => ({ names: e.names, cert: fs.readFileSync(e.cert), key: fs.readFileSync(e.key) })),
+    strict: t?.strictSni ?? false,
+    minVersion: t?.minVersion ?? 'TLSv1.2',
+  });
+  return { provider, source: def.source };
+}
+
 function clientCertificate(config: MailfrontConfig, log: Logger): { cert: Buffer; key: Buffer; source: string } {
   if (config.tls) {
     return { cert: fs.readFileSync(config.tls.cert), key: fs.readFileSync(config.tls.key), source: config.tls.cert };
@@ -165,7 +181,7 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
   const log = opts.logger ?? createLogger({ level: config.log.level, format: config.log.format });
   const store = opts.store ?? (await openStoreFromConfig(config));
   const ownStore = !opts.store;
-  const cert = clientCertificate(config, log);
+  const cert = clientTls(config, log);
   const registry = new SessionRegistry();
   // auth.source and the ldap section decide who may log in and where they go.
   const access = buildAccessServices(config, store);
@@ -180,7 +196,7 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     log,
     limits: Object.freeze({ ...config.limits, authFailureDelayMs: config.auth.failureDelayMs }),
     registry,
-    tls: staticTlsProvider({ cert: cert.cert, key: cert.key }),
+    tls: cert.provider,
     penalties: new PenaltyBox({ ...config.penalties, trusted: blockList(config.penalties.trustedNetworks) }),
     connections: new ConnectionGate(config.limits),
   };

@@ -105,7 +105,7 @@ describe('merging', () => {
 
   test('tls: null and a tls section', () => {
     expect(v({ tls: null }).tls).toBeNull();
-    expect(v({ tls: { cert: 'c.pem', key: '/k.pem' } }).tls).toEqual({ cert: '/srv/mailfront/c.pem', key: '/k.pem' });
+    expect(v({ tls: { cert: 'c.pem', key: '/k.pem' } }).tls).toEqual({ cert: '/srv/mailfront/c.pem', key: '/k.pem', minVersion: 'TLSv1.2', sni: [], strictSni: false });
   });
 
   test('explicit 0 is kept where it means "off"', () => {
@@ -120,7 +120,7 @@ describe('relative paths', () => {
     const c = v({ dataDir: 'state', tls: { cert: '../tls/c.pem', key: 'k.pem' } });
     expect(c.dataDir).toBe('/srv/mailfront/state');
     expect(c.store.path).toBe('/srv/mailfront/state/mailfront.db');
-    expect(c.tls).toEqual({ cert: '/srv/tls/c.pem', key: '/srv/mailfront/k.pem' });
+    expect(c.tls).toMatchObject({ cert: '/srv/tls/c.pem', key: '/srv/mailfront/k.pem' });
     expect(v({ dataDir: '/var/lib/mailfront' }).dataDir).toBe('/var/lib/mailfront');
   });
 
@@ -186,6 +186,12 @@ describe('errors name the key', () => {
     ['dataDir not a string', { dataDir: 5 }, 'dataDir'],
     ['bad hostname', { hostname: 'mail example' }, 'hostname'],
     ['proxyTtl out of range', { limits: { proxyTtl: 0 } }, 'limits.proxyTtl'],
+    ['unknown TLS version', { tls: { cert: 'c', key: 'k', minVersion: 'TLSv1.1' } }, 'tls.minVersion'],
+    ['sni entry without key', { tls: { cert: 'c', key: 'k', sni: [{ names: ['a.example'], cert: 'a' }] } }, 'tls.sni[0].key'],
+    ['sni entry with no names', { tls: { cert: 'c', key: 'k', sni: [{ names: [], cert: 'a', key: 'a' }] } }, 'tls.sni[0].names'],
+    ['sni name not a host name', { tls: { cert: 'c', key: 'k', sni: [{ names: ['a b'], cert: 'a', key: 'a' }] } }, 'tls.sni[0].names[0]'],
+    ['sni name twice', { tls: { cert: 'c', key: 'k', sni: [{ names: ['a.example'], cert: 'a', key: 'a' }, { names: ['A.example'], cert: 'b', key: 'b' }] } }, 'tls.sni[1].names[0]'],
+    ['strictSni not a boolean', { tls: { cert: 'c', key: 'k', strictSni: 'yes' } }, 'tls.strictSni'],
     ['proxyProtocol listener without trusted networks', { listeners: [{ protocol: 'imap', port: 1, proxyProtocol: true }] }, 'listeners[0].proxyProtocol'],
     ['proxyProtocol not a boolean', { listeners: [{ protocol: 'imap', port: 1, proxyProtocol: 'v2' }] }, 'listeners[0].proxyProtocol'],
     ['bad CIDR', { proxyProtocol: { trustedNetworks: ['10.0.0.0/33'] } }, 'proxyProtocol.trustedNetworks[0]'],
@@ -282,7 +288,7 @@ describe('loadConfig', () => {
     write('etc/m.yaml', 'dataDir: state\ntls: { cert: c.pem, key: k.pem }\n');
     const { config } = loadConfig({ file: 'etc/m.yaml', env: {}, cwd: tmp });
     expect(config.dataDir).toBe(join(tmp, 'etc/state'));
-    expect(config.tls).toEqual({ cert: join(tmp, 'etc/c.pem'), key: join(tmp, 'etc/k.pem') });
+    expect(config.tls).toMatchObject({ cert: join(tmp, 'etc/c.pem'), key: join(tmp, 'etc/k.pem') });
   });
 
   test('a missing explicit file is an error, not the defaults', () => {

@@ -73,7 +73,7 @@ export async function startMailfront(opts: MailfrontOptions): Promise<MailfrontU
   const logStream = fs.createWriteStream(logFile);
   const logger = createLogger({ level: 'debug', destination: logStream });
   const server = await startServer(config, { store, logger });
-  const certPem = fs.readFileSync(path.join(config.dataDir, 'tls', 'selfsigned-cert.pem'), 'utf8');
+  const certPem = fs.readFileSync(config.tls?.cert ?? path.join(config.dataDir, 'tls', 'selfsigned-cert.pem'), 'utf8');
   return {
     server,
     store,

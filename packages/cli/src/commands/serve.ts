@@ -35,11 +35,12 @@ export function register(program: Command, ctx: CliContext): void {
 The server logs (to stdout, in log.format) each address it listens on.
 A first SIGTERM or SIGINT closes the listeners and lets sessions finish (up to
 limits.shutdownGraceMs; quiet sessions are closed politely at once); a second
-one exits at once. SIGHUP reloads the config file: certificates, limits,
-penalties, PROXY networks and the log level change in place; listeners, the
-store and the auth source need a restart. A config that does not validate is
-refused with a log line and the running one is kept. With --debug the log
-level is debug.`,
+one exits at once. SIGHUP reloads the config file: certificates (tls.cert,
+tls.sni, re-read from disk), limits, penalties, health checks, PROXY networks
+and the log level change in place; listeners, the store, the auth source and
+the admin/metrics/autoconfig listeners need a restart. A config that does not
+validate is refused with a log line and the running one is kept. With --debug
+the log level is debug.`,
     )
     .action(async (opts: { graceMs?: number }) => {
       // The config is frozen; --debug makes a changed copy rather than editing it.
