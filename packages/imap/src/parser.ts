@@ -210,7 +210,7 @@ export class ImapParser {
     const text = first
       ? this.buf.subarray(first.start, first.end).toString('latin1')
       : this.buf.subarray(0, Math.min(this.buf.length, 256)).toString('latin1');
-    const m = /^([^\s(){%*"\\+\x00-\x1f\x7f-\xff]+)(?: ([A-Za-z]+))?/.exec(text);
+    const m = /^([^\s(){%*"\\+<>&'\x00-\x1f\x7f-\xff]+)(?: ([A-Za-z]+))?/.exec(text);
     return { tag: m ? m[1]! : null, name: m?.[2] ? m[2].toUpperCase() : null };
   }
 
@@ -273,7 +273,10 @@ function isAtomChar(c: number): boolean {
 }
 /** tag = 1*<any ASTRING-CHAR except "+"> — ASTRING-CHAR adds "]". */
 function isTagChar(c: number): boolean {
-  return (isAtomChar(c) || c === 0x5d) && c !== 0x2b;
+  // Narrower than RFC 9051 on purpose: a tag is echoed in every tagged reply,
+  // so it may not carry markup (< > & ') that a cross-protocol attacker could
+  // get reflected into a browser (ALPACA). No client uses these in tags.
+  return (isAtomChar(c) || c === 0x5d) && c !== 0x2b && c !== 0x3c && c !== 0x3e && c !== 0x26 && c !== 0x27;
 }
 
 function tokenize(buf: Buffer, segs: Segment[]): ParseResult | 'empty' {

@@ -128,6 +128,13 @@ describe('IMAP pre-login parser', () => {
     expect(parseEverySplit('a LOGIN \0 x\r\n')[0]).toMatchObject({ type: 'invalid', reason: 'nul' });
   });
 
+  test('a tag with markup characters is invalid: tags are echoed (ALPACA)', () => {
+    for (const tag of ['<script>', 'a>', 'a&b', "a'b"]) {
+      expect(parseEverySplit(`${tag} NOOP\r\n`)[0]).toMatchObject({ type: 'invalid', reason: 'invalid-tag', tag: null });
+    }
+    expect(cmd(parseEverySplit('A.1-x_y:z NOOP\r\n')[0]).tag).toBe('A.1-x_y:z');
+  });
+
   test('invalid tags and missing commands', () => {
     expect(parseEverySplit('+ NOOP\r\n')[0]).toMatchObject({ type: 'invalid', reason: 'invalid-tag', tag: null });
     expect(parseEverySplit('a{ NOOP\r\n')[0]).toMatchObject({ type: 'invalid', reason: 'invalid-tag' });
