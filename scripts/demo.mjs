@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 
 const require = createRequire(import.meta.url);
 const root = resolve(import.meta.dirname, '..');
-const { startDovecot } = require(join(root, 'packages/testkit/dist/index.js'));
+const { startDovecot, startSmtpSink } = require(join(root, 'packages/testkit/dist/index.js'));
 const { ImapFlow } = require('imapflow');
 
 const USER = 'demo@example.org';
@@ -18,11 +18,27 @@ const configFile = join(dataDir, 'mailfront.yaml');
 const cli = (...args) =>
   execFileSync(process.execPath, [join(root, 'packages/cli/dist/bin.js'), '--config', configFile, ...args], { stdio: ['pipe', 'pipe', 'inherit'] }).toString();
 
-const dovecot = await startDovecot({ users: [{ name: USER, password: PASSWORD }], protocols: ['imap'] });
+// Mail submitted through mailfront is relayed by Dovecot to a local sink
+// that only prints it: nothing leaves the machine.
+const sink = await startSmtpSink();
+let seen = 0;
+const watchSink = setInterval(() => {
+  for (; seen < sink.messages.length; seen++) {
+    const m = sink.messages[seen];
+    console.log(`\n[demo sink] received a message from ${m.mailFrom.address} to ${m.rcptTo.join(", ")} (${m.raw.length} bytes)`);
+  }
+}, 500);
+const dovecot = await startDovecot({
+  users: [{ name: USER, password: PASSWORD }],
+  protocols: ['imap', 'pop3', 'submission'],
+  submissionRelay: { host: '127.0.0.1', port: sink.port },
+});
 let server;
 const stop = async () => {
   server?.kill('SIGTERM');
+  clearInterval(watchSink);
   await dovecot.stop();
+  await sink.close();
   process.exit(0);
 };
 process.on('SIGINT', stop);
@@ -47,7 +63,10 @@ writeFileSync(
 );
 // The backend's port changes with every demo run: replace it.
 if (cli('backend', 'list', '--json').includes('"dovecot"')) cli('backend', 'remove', 'dovecot', '--force');
-cli('backend', 'add', 'dovecot', '--host', '127.0.0.1', '--imap-port', String(dovecot.ports.imap), '--tls', 'starttls', '--ca', dovecot.caFile, '--trusted');
+cli(
+  'backend', 'add', 'dovecot', '--host', '127.0.0.1', '--tls', 'starttls', '--ca', dovecot.caFile, '--trusted',
+  '--imap-port', String(dovecot.ports.imap), '--pop3-port', String(dovecot.ports.pop3), '--submission-port', String(dovecot.ports.submission),
+);
 const pwFile = join(dataDir, 'demo-password.txt');
 writeFileSync(pwFile, `${PASSWORD}\n`, { mode: 0o600 });
 if (!cli('user', 'list', '--json').includes(USER)) cli('user', 'add', USER, '--backend', 'dovecot', '--password-file', pwFile);
@@ -63,13 +82,17 @@ const cert = join(dataDir, 'tls', 'selfsigned-cert.pem');
 for (let i = 0; i < 100 && !existsSync(cert); i++) await new Promise((r) => setTimeout(r, 100));
 await new Promise((r) => setTimeout(r, 500));
 console.log(`
-mailfront is running in front of a throwaway Dovecot (IMAP on 127.0.0.1:${dovecot.ports.imap}).
+mailfront is running in front of a throwaway Dovecot (IMAP, POP3 and submission).
 Demo user: ${USER}  password: ${PASSWORD}
 
-  # list the inbox over implicit TLS (port 1993)
+  # IMAP: list the inbox over implicit TLS (1993), read the welcome message over STARTTLS (1143)
   curl --cacert ${cert} 'imaps://localhost:1993/INBOX' -u '${USER}:${PASSWORD}'
-  # read the welcome message over STARTTLS (port 1143)
   curl --ssl-reqd --cacert ${cert} 'imap://localhost:1143/INBOX;UID=1' -u '${USER}:${PASSWORD}'
+  # POP3: list and read over implicit TLS (1995) or STLS (1110)
+  curl --cacert ${cert} 'pop3s://localhost:1995/1' -u '${USER}:${PASSWORD}'
+  # Submission: send a message over STARTTLS (1587); the demo sink prints it
+  printf 'Subject: hello\r\n\r\nsent through mailfront\r\n' | curl --ssl-reqd --cacert ${cert} 'smtp://localhost:1587' \\
+    -u '${USER}:${PASSWORD}' --mail-from '${USER}' --mail-rcpt 'someone@example.net' -T -
   # or talk IMAP yourself
   openssl s_client -quiet -connect 127.0.0.1:1143 -starttls imap -CAfile ${cert}
 
