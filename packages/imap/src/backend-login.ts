@@ -172,7 +172,8 @@ function tagged(line: string, tag: string): { status: 'OK' | 'NO' | 'BAD'; text:
 function classifyNo(text: string, ctx: BackendLoginContext) {
   const code = /^\[([A-Z-]+)/i.exec(text)?.[1]?.toUpperCase();
   const detail = `login NO: ${text.slice(0, 200)}`;
-  if (code && ['UNAVAILABLE', 'SERVERBUG', 'LIMIT', 'INUSE', 'CONTACTADMIN', 'EXPIRED'].includes(code)) {
+  if (code === 'INUSE') return failure('remote', detail, undefined, 'in-use');
+  if (code && ['UNAVAILABLE', 'SERVERBUG', 'LIMIT', 'CONTACTADMIN', 'EXPIRED'].includes(code)) {
     return failure('remote', detail);
   }
   if (ctx.backend.login === 'master') return failure('remote', `master ${detail}`);

@@ -16,6 +16,7 @@ export const replies = {
     `${tag} NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n`,
   authFailed: (tag: string) => `${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n`,
   tempFail: (tag: string) => `${tag} NO [UNAVAILABLE] Temporary failure, please try again later.\r\n`,
+  inUse: (tag: string) => `${tag} NO [INUSE] Mailbox is in use by another session, please try again later.\r\n`,
   unsupportedMechanism: (tag: string) => `${tag} NO Unsupported authentication mechanism.\r\n`,
   saslContinue: '+ \r\n',
   literalContinue: '+ OK\r\n',

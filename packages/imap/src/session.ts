@@ -126,7 +126,8 @@ export function onLoginDone(state: ImapSessionState, outcome: LoginOutcome): Tra
   if (state.at !== 'login') return { next: state, steps: [] };
   const { tag } = state;
   if (!outcome.ok) {
-    return stay(send(outcome.answer === 'auth-failed' ? replies.authFailed(tag) : replies.tempFail(tag)));
+    const text = outcome.answer === 'auth-failed' ? replies.authFailed(tag) : outcome.hint === 'in-use' ? replies.inUse(tag) : replies.tempFail(tag);
+    return stay(send(text));
   }
   // The backend's untagged lines as they came, then its tagged OK (with its
   // [CAPABILITY …]) under the client's own tag.

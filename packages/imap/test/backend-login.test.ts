@@ -81,6 +81,7 @@ describe('IMAP backend login machine', () => {
   test('login refused: auth-failed in passthrough, remote for [UNAVAILABLE] and in master mode', () => {
     expect(run(ctx(), [DOVECOT_BANNER, 'L NO [AUTHENTICATIONFAILED] Authentication failed.'])[1]).toMatchObject({ fail: { kind: 'auth-failed' } });
     expect(run(ctx(), [DOVECOT_BANNER, 'L NO [UNAVAILABLE] Try later'])[1]).toMatchObject({ fail: { kind: 'remote' } });
+    expect(run(ctx(), [DOVECOT_BANNER, 'L NO [INUSE] Mailbox in use'])[1]).toMatchObject({ fail: { kind: 'remote', hint: 'in-use' } });
     const m = ctx({}, { login: 'master', masterUser: 'm', masterPassword: 'x' });
     expect(run(m, [DOVECOT_BANNER, 'L NO [AUTHENTICATIONFAILED] Authentication failed.'])[1]).toMatchObject({ fail: { kind: 'remote' } });
     expect(run(ctx(), [DOVECOT_BANNER, 'L BAD what'])[1]).toMatchObject({ fail: { kind: 'protocol' } });

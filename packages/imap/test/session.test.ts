@@ -135,6 +135,9 @@ describe('IMAP pre-login session', () => {
     expect(sends(onLoginDone(waiting, { ok: false, answer: 'temporary', kind: 'connect' }).steps)).toBe(
       'x9 NO [UNAVAILABLE] Temporary failure, please try again later.\r\n',
     );
+    expect(sends(onLoginDone(waiting, { ok: false, answer: 'temporary', kind: 'remote', hint: 'in-use' }).steps)).toBe(
+      'x9 NO [INUSE] Mailbox is in use by another session, please try again later.\r\n',
+    );
     const ok = onLoginDone(waiting, { ok: true, backendReply: ['* CAPABILITY IMAP4rev1 IDLE', 'OK [CAPABILITY IMAP4rev1 IDLE] Logged in'] });
     expect(ok.steps).toEqual([
       { do: 'send', text: '* CAPABILITY IMAP4rev1 IDLE\r\nx9 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n' },

@@ -207,7 +207,8 @@ function bareAddress(address: string): string {
 function classifyErr(line: string, ctx: BackendLoginContext): ProxyFailure {
   const code = /^-ERR \[([A-Z0-9/-]+)\]/i.exec(line)?.[1]?.toUpperCase();
   const detail = `login -ERR: ${clipLine(line)}`;
-  if (code && ['SYS/TEMP', 'SYS/PERM', 'IN-USE', 'LOGIN-DELAY'].includes(code)) return failure('remote', detail);
+  if (code === 'IN-USE') return failure('remote', detail, undefined, 'in-use');
+  if (code && ['SYS/TEMP', 'SYS/PERM', 'LOGIN-DELAY'].includes(code)) return failure('remote', detail);
   if (ctx.backend.login === 'master') return failure('remote', `master ${detail}`);
   return failure('auth-failed', detail);
 }

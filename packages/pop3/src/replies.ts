@@ -19,6 +19,7 @@ export const replies = {
   authFailed: '-ERR [AUTH] Authentication failed.\r\n',
   /** RFC 3206 §4: [SYS/TEMP] — a passing problem on our side; retrying later may work. */
   tempFail: '-ERR [SYS/TEMP] Temporary failure, please try again later.\r\n',
+  inUse: '-ERR [IN-USE] Mailbox is in use by another session, please try again later.\r\n',
   unsupportedMechanism: '-ERR Unsupported authentication mechanism.\r\n',
   saslContinue: '+ \r\n',
   authCancelled: '-ERR Authentication cancelled.\r\n',

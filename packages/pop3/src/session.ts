@@ -113,7 +113,8 @@ export function onLoginDone(state: Pop3SessionState, outcome: LoginOutcome): Tra
   if (state.at !== 'login') return to(state);
   if (!outcome.ok) {
     // RFC 1939 §7: after a failed PASS the client issues a new authentication command; USER is forgotten.
-    return to(READY, send(outcome.answer === 'auth-failed' ? replies.authFailed : replies.tempFail));
+    const text = outcome.answer === 'auth-failed' ? replies.authFailed : outcome.hint === 'in-use' ? replies.inUse : replies.tempFail;
+    return to(READY, send(text));
   }
   // The backend's own +OK to the login goes to the client as it came: it is
   // the answer to the client's PASS or AUTH, and may carry what the backend

@@ -175,7 +175,7 @@ describe('POP3 backend login machine', () => {
     expect(last(run(ctx(), [GREETING, ...CAPA_TLS, AUTH_FAILED]))).toMatchObject({ fail: { kind: 'auth-failed' } });
     expect(last(run(ctx(), [GREETING, ...CAPA_TLS, '-ERR bad password']))).toMatchObject({ fail: { kind: 'auth-failed' } });
     const inUse = last(run(ctx(), [GREETING, ...CAPA_TLS, IN_USE]));
-    expect(inUse).toMatchObject({ fail: { kind: 'remote', detail: `login -ERR: ${IN_USE}` } });
+    expect(inUse).toMatchObject({ fail: { kind: 'remote', detail: `login -ERR: ${IN_USE}`, hint: 'in-use' } });
     for (const l of ['-ERR [SYS/TEMP] Temporary authentication failure.', '-ERR [LOGIN-DELAY] wait 15 minutes', '-ERR [SYS/PERM] broken']) {
       expect(last(run(ctx(), [GREETING, ...CAPA_TLS, l]))).toMatchObject({ fail: { kind: 'remote' } });
     }

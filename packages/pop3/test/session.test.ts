@@ -139,6 +139,9 @@ describe('POP3 pre-login session', () => {
     expect(sends(onLoginDone(waiting, { ok: false, answer: 'temporary', kind: 'remote' }).steps)).toBe(
       '-ERR [SYS/TEMP] Temporary failure, please try again later.\r\n',
     );
+    expect(sends(onLoginDone(waiting, { ok: false, answer: 'temporary', kind: 'remote', hint: 'in-use' }).steps)).toBe(
+      '-ERR [IN-USE] Mailbox is in use by another session, please try again later.\r\n',
+    );
     expect(onLoginDone(waiting, { ok: true, backendReply: ['+OK Logged in.'] }).steps).toEqual([
       { do: 'send', text: '+OK Logged in.\r\n' },
       { do: 'relay' },

@@ -29,15 +29,25 @@ export class ProxyFailure extends Error {
     /** detail for the log; never shown to the client */
     readonly detail: string,
     options?: { cause?: unknown },
+    /** A more precise answer the client may get than 'temporary' (see FailureHint). */
+    readonly hint?: FailureHint,
   ) {
     super(`${kind}: ${detail}`, options);
     this.name = 'ProxyFailure';
   }
 }
 
-export function failure(kind: FailureKind, detail: string, cause?: unknown): ProxyFailure {
-  return new ProxyFailure(kind, detail, cause === undefined ? undefined : { cause });
+export function failure(kind: FailureKind, detail: string, cause?: unknown, hint?: FailureHint): ProxyFailure {
+  return new ProxyFailure(kind, detail, cause === undefined ? undefined : { cause }, hint);
 }
+
+/**
+ * What a temporary failure is, when the protocol has a word for it and the
+ * client can act on it: 'in-use' — the mailbox is held by another session
+ * (POP3 [IN-USE], RFC 2449 §8; IMAP [INUSE], RFC 5530). Only given after the
+ * user's own credentials were accepted, so it tells nobody anything new.
+ */
+export type FailureHint = 'in-use';
 
 /** What the client is told: only whether retrying later may help. */
 export type ClientAnswer = 'auth-failed' | 'temporary';

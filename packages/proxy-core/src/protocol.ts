@@ -1,5 +1,5 @@
 import type { BackendRow, Protocol } from '@mailfront/store';
-import type { ClientAnswer, FailureKind, ProxyFailure } from './errors';
+import type { ClientAnswer, FailureHint, FailureKind, ProxyFailure } from './errors';
 
 /**
  * The contract between the protocol-neutral core and one protocol package
@@ -52,7 +52,7 @@ export type ClientStep =
 
 export type LoginOutcome =
   | { ok: true; /** the backend's final reply lines, as received (without line ends) */ backendReply: string[] }
-  | { ok: false; answer: ClientAnswer; kind: FailureKind };
+  | { ok: false; answer: ClientAnswer; kind: FailureKind; hint?: FailureHint };
 
 /** Why the core ends a session on its own; `overloaded`: refused at connect (connection limits). */
 export type ByeReason = 'timeout' | 'shutdown' | 'too-many-errors' | 'internal' | 'kicked' | 'overloaded';

@@ -59,6 +59,14 @@ export interface ProxyServices {
   connections?: ConnectionGate;
 }
 
+/**
+ * Input read and dropped after we ended a pre-login session, before the
+ * connection is cut: room for a polite client's pipelined leftovers (a few
+ * commands after LOGOUT or QUIT), far less than what a flood sends in the
+ * two seconds finish() waits for the client to close.
+ */
+export const MAX_DISCARD_AFTER_CLOSE_BYTES = 64 * 1024;
+
 /** Random bytes drawn in blocks: one getrandom call per 256 sessions, not per session. */
 let idPool = Buffer.alloc(0);
 let idPos = 0;
@@ -88,6 +96,7 @@ export class SessionDriver implements SessionEnv {
   private tlsActive: boolean;
   private badCommands = 0;
   private authFailures = 0;
+  private discardedAfterClose = 0;
   private readonly since = new Date();
   private lastInput = Date.now();
   private loginTimer: NodeJS.Timeout | undefined;
@@ -150,11 +159,26 @@ export class SessionDriver implements SessionEnv {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.phase !== 'pre-login' || this.sock.destroyed) return;
+    if (this.sock.destroyed) return;
+    if (this.phase === 'closed') return this.discardAfterClose(chunk.length);
+    if (this.phase !== 'pre-login') return;
     this.lastInput = Date.now();
     this.session.feed(chunk);
     this.pump();
   };
+  /**
+   * After we ended a session (goodbye, LOGOUT, too many errors), the client's
+   * last bytes are still read and dropped until it closes or the grace in
+   * finish() runs out, so that they do not turn our goodbye into a reset. A
+   * client that keeps sending regardless (a flood without line ends) is cut
+   * off once it has sent more than a client finishing politely ever would,
+   * instead of being read at wire speed for the whole grace.
+   */
+  private discardAfterClose(bytes: number): void {
+    this.discardedAfterClose += bytes;
+    if (this.discardedAfterClose > MAX_DISCARD_AFTER_CLOSE_BYTES) this.sock.destroy();
+  }
+
   private readonly onEnd = (): void => {
     // The client half-closed before login: what it sent is answered, then we close.
     if (this.phase === 'pre-login') this.finish('client ended before login');
@@ -351,7 +375,7 @@ export class SessionDriver implements SessionEnv {
       await failureDelay(this.svc.limits.authFailureDelayMs);
       if (this.phase !== 'login') return;
     }
-    this.session.loginDone({ ok: false, answer, kind: f.kind });
+    this.session.loginDone({ ok: false, answer, kind: f.kind, ...(f.hint ? { hint: f.hint } : {}) });
     this.phase = 'pre-login';
     if (this.authFailures >= this.svc.limits.maxAuthAttempts) {
       this.pumpSendsOnly();

@@ -548,7 +548,7 @@ s.quit()
     await c.waitForClose();
   });
 
-  test('USER/PASS towards a backend without SASL PLAIN: the password goes as raw UTF-8; [IN-USE] from a locked mailbox is a temporary failure', async () => {
+  test('USER/PASS towards a backend without SASL PLAIN: the password goes as raw UTF-8; [IN-USE] from a locked mailbox reaches the client', async () => {
     // The first session logs in (PASS with spaces and 8-bit bytes) and holds the POP3 lock.
     const first = await tlsConnect();
     expect(await say(first, `USER ${FRANK.name}`)).toBe('+OK Send PASS.');
@@ -561,8 +561,8 @@ s.quit()
     const second = await tlsConnect();
     expect(await say(second, `USER ${FRANK.name}`)).toBe('+OK Send PASS.');
     await second.write(`PASS ${FRANK.password}\r\n`);
-    // The core tells the client only whether retrying may help: [IN-USE] becomes [SYS/TEMP].
-    expect(await second.readLine(20_000)).toBe('-ERR [SYS/TEMP] Temporary failure, please try again later.');
+    // A temporary failure the client can name (RFC 2449 §8): the mailbox is locked.
+    expect(await second.readLine(20_000)).toBe('-ERR [IN-USE] Mailbox is in use by another session, please try again later.');
     const failed = await mf.waitForLog(new RegExp(`"user":"${FRANK.name}".*"msg":"login failed"`));
     expect(failed).toContain('"kind":"remote"');
     expect(failed).toContain('[IN-USE] Mailbox is locked by another POP3 session.');
