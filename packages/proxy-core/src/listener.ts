@@ -74,10 +74,16 @@ export function createListener(spec: ListenerSpec, desc: ProtocolDescriptor, svc
       raw.destroy();
       svc.log.debug({ proto: desc.name, client: `${peer.address}:${peer.port}`, err: clip(err.message) }, 'TLS handshake failed');
     };
+    // The socket is half-open (allowHalfOpen): a client that leaves during
+    // the handshake ends nothing by its FIN alone; it would hold its place
+    // until the handshake timeout.
+    const left = (): void => fail(new Error('client closed during the TLS handshake'));
     secure.once('error', fail);
+    secure.once('end', left);
     secure.once('secure', () => {
       clearTimeout(timer);
       secure.removeListener('error', fail);
+      secure.removeListener('end', left);
       startSession(secure, peer);
     });
   };

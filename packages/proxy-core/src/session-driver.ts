@@ -248,10 +248,15 @@ export class SessionDriver implements SessionEnv {
     this.sock = secure;
     secure.on('error', this.onError);
     secure.on('close', this.onClose);
+    // Half-open socket: a client that leaves during the handshake would
+    // otherwise hold its session until the login timeout.
+    const left = (): void => this.finish('client ended during the TLS handshake');
+    secure.once('end', left);
     secure.once('secure', () => {
       if (this.phase !== 'starttls') return;
       secure.removeListener('error', this.onError);
       secure.removeListener('close', this.onClose);
+      secure.removeListener('end', left);
       this.tlsActive = true;
       // RFC 3207 §4.2 / RFC 2595 §3.1: nothing learned before TLS survives it.
       this.session.tlsStarted();

@@ -2,7 +2,9 @@
  * How the session driver and the listener let go of a client before login:
  * after our goodbye a polite client's last bytes are read and dropped so that
  * the goodbye arrives intact, but a client that keeps sending is cut off at
- * once.
+ * once; and a client that leaves during a TLS handshake (implicit or after
+ * STARTTLS) frees its connection at once, not at the handshake or login
+ * timeout.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -169,5 +171,24 @@ describe('after our goodbye', () => {
     expect(c.failed).toBe(false);
     expect(c.got()).toBe('+OK ready\r\n-ERR Input line too long.\r\n');
     expect(await allGone(1_000)).toBeLessThan(1_000);
+  });
+});
+
+describe('a client that leaves during the TLS handshake', () => {
+  // The listener's sockets are half-open (allowHalfOpen): a client's FIN alone ends nothing.
+  test('implicit TLS: its connection is freed at once, not at the handshake timeout', async () => {
+    await listen('implicit');
+    const c = await connect();
+    c.sock.end();
+    expect(await allGone(3_000)).toBeLessThan(1_000);
+  });
+
+  test('after STARTTLS: its session and connection are freed at once, not at the login timeout', async () => {
+    await listen('starttls');
+    const c = await connect();
+    c.sock.write('STLS\r\n');
+    await c.until('+OK Begin TLS negotiation now.\r\n');
+    c.sock.end();
+    expect(await allGone(3_000)).toBeLessThan(1_000);
   });
 });
