@@ -3,16 +3,17 @@
  * base_dir, log, users, CA and free ports under a fresh temp dir, so that
  * several run side by side (jest runs two workers) and none reads /etc/dovecot.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import * as vm from 'node:vm';
-import type { PemPair } from '@mailfront/server';
+import { DaemonProcess, DaemonStartError, logTailSection, readLogFile, SerialQueue, settlesWithin, sleep, startOnFreePorts, tail, waitForLogLine } from './daemon';
+import { exitRegistry, makeDaemonTempDir, startSessionWatchdog, type DaemonKind } from './daemon-cleanup';
 import { rawConnect } from './imap-client';
 import { freePorts } from './ports';
-import { makeTempDir } from './tmp';
+import { killAll, sessionMembers, sessionPids, signalQuietly, waitSessionGone } from './session-processes';
+import { testTls } from './test-tls';
 
 const execFileAsync = promisify(execFile);
 
@@ -86,6 +87,8 @@ const DOVEADM_BIN = path.join(path.dirname(DOVECOT_BIN), 'doveadm');
 /** Dovecot's service binaries: children are recognised by their executable, so a reused PID is never killed. */
 const DOVECOT_EXE_PREFIXES = ['/usr/lib/dovecot/', '/usr/libexec/dovecot/', DOVECOT_BIN];
 
+const DOVECOT: DaemonKind = { name: 'dovecot', keepEnv: 'MAILFRONT_KEEP_DOVECOT' };
+
 const DEFAULT_START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
 const KILL_WAIT_MS = 3_000;
@@ -93,8 +96,6 @@ const PROBE_RETRY_MS = 15;
 const STOP_POLL_MS = 10;
 /** How long the log process must have been the last child before stop() ends it. */
 const LOG_DRAIN_MS = 50;
-const START_ATTEMPTS = 3;
-const LOG_TAIL_LINES = 40;
 /** Enough for ~1 000 concurrent sessions: every logged-in IMAP, POP3 or submission session is its own process. */
 const MAIL_PROCESS_LIMIT = 1_100;
 
@@ -111,13 +112,8 @@ const LISTENERS: Record<DovecotProtocol, ProtocolListeners> = {
   submission: { plain: 'submission', tls: 'submissions', service: 'submission-login', greeting: /^220 / },
 };
 
-export class DovecotStartError extends Error {
-  readonly code: 'EADDRINUSE' | 'START_FAILED';
-  constructor(message: string, code: 'EADDRINUSE' | 'START_FAILED') {
-    super(message);
-    this.name = 'DovecotStartError';
-    this.code = code;
-  }
+export class DovecotStartError extends DaemonStartError {
+  override readonly name = 'DovecotStartError';
 }
 
 export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
@@ -126,28 +122,17 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
   if (!fs.existsSync(DOVECOT_BIN)) {
     throw new Error(`${DOVECOT_BIN} not found: install Debian's dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond`);
   }
-  const tmp = await makeTempDir('mailfront-dovecot-');
-  const base = tmp.path;
-  exitRegistry().tempDirs.add(base);
+  const base = await makeDaemonTempDir(DOVECOT);
   // mkdtemp makes 0700; mail processes run as nobody and must reach BASE/home.
   fs.chmodSync(base, 0o755);
   const layout = await writeFixedFiles(base, options);
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-    const ports = await allocatePorts(options.protocols);
+  return startOnFreePorts(options.protocols.length * 2, layout.logFile, async (numbers) => {
+    const ports = assignPorts(options.protocols, numbers);
     fs.writeFileSync(layout.configFile, renderConfig(layout, options, ports));
     const dovecot = new DovecotInstance(layout, ports, options.startTimeoutMs);
-    try {
-      await dovecot.start();
-      return dovecot;
-    } catch (err) {
-      lastError = err;
-      // Another process took a probed port between probe and bind: try other ports.
-      if (!(err instanceof DovecotStartError && err.code === 'EADDRINUSE')) break;
-      fs.appendFileSync(layout.logFile, `--- testkit: ports taken, retrying (attempt ${attempt + 1}) ---\n`);
-    }
-  }
-  throw lastError;
+    await dovecot.start();
+    return dovecot;
+  });
 }
 
 interface NormalizedOptions {
@@ -237,7 +222,7 @@ async function writeFixedFiles(base: string, o: NormalizedOptions): Promise<Layo
   fs.mkdirSync(layout.homeDir, { mode: 0o755 });
   fs.chownSync(layout.homeDir, nobody.uid, nobody.gid);
 
-  const tlsPair = await testTls();
+  const tlsPair = await testTls('mailfront testkit CA');
   layout.caPem = tlsPair.ca.cert;
   fs.writeFileSync(layout.caFile, tlsPair.ca.cert);
   fs.writeFileSync(layout.certFile, tlsPair.leaf.cert);
@@ -252,8 +237,8 @@ async function writeFixedFiles(base: string, o: NormalizedOptions): Promise<Layo
   return layout;
 }
 
-async function allocatePorts(protocols: DovecotProtocol[]): Promise<DovecotPorts> {
-  const numbers = await freePorts(protocols.length * 2);
+/** Two of `numbers` per protocol: its plaintext and its TLS listener. */
+function assignPorts(protocols: DovecotProtocol[], numbers: number[]): DovecotPorts {
   const ports: Partial<DovecotPorts> = {};
   protocols.forEach((p, i) => {
     ports[LISTENERS[p].plain] = numbers[2 * i]!;
@@ -360,20 +345,6 @@ service anvil {
 }${o.extraConfig ? `\n# extraConfig\n${o.extraConfig}\n` : ''}`;
 }
 
-/** One CA and certificate per test process: RSA key generation costs 50–500 ms each. */
-let tlsMaterial: Promise<{ ca: PemPair; leaf: PemPair }> | undefined;
-
-function testTls(): Promise<{ ca: PemPair; leaf: PemPair }> {
-  tlsMaterial ??= (async () => {
-    // Loaded on first use, so that suites using only ports or the raw client do not load the server package.
-    const { generateCa, issueCertificate } = await import('@mailfront/server');
-    const ca = generateCa({ commonName: 'mailfront testkit CA' });
-    return { ca, leaf: issueCertificate(ca, { hostnames: ['localhost', '127.0.0.1'] }) };
-  })();
-  tlsMaterial.catch(() => (tlsMaterial = undefined));
-  return tlsMaterial;
-}
-
 function lookupNobody(): { uid: number; gid: number } {
   const field = (file: string, name: string): number | undefined => {
     try {
@@ -389,156 +360,6 @@ function lookupNobody(): { uid: number; gid: number } {
   return { uid: field('/etc/passwd', 'nobody') ?? 65534, gid: field('/etc/group', 'nogroup') ?? 65534 };
 }
 
-// ---------------------------------------------------------------------------
-// Processes
-
-/**
- * What the exit hook cleans up, shared by every copy of this module in the
- * process (jest loads it afresh for each test file) so that one listener serves all.
- */
-interface ExitRegistry {
-  /** Instances whose processes may still exist. */
-  running: Set<{ killNow(): void }>;
-  /** Temp dirs, removed at exit unless MAILFRONT_KEEP_DOVECOT is set. */
-  tempDirs: Set<string>;
-}
-
-const REGISTRY_KEY = Symbol.for('@mailfront/testkit/dovecot-exit-registry');
-
-/**
- * The real process object. Inside a jest test file the global `process` is a
- * per-file copy whose 'exit' listeners never run; vm.runInThisContext
- * evaluates in Node's own context, where `process` is the real one.
- */
-function hostProcess(): NodeJS.Process {
-  try {
-    return vm.runInThisContext('process') as NodeJS.Process;
-  } catch {
-    return process;
-  }
-}
-
-function exitRegistry(): ExitRegistry {
-  const host = hostProcess();
-  const slot = host as unknown as Record<symbol, ExitRegistry | undefined>;
-  let registry = slot[REGISTRY_KEY];
-  if (registry === undefined) {
-    const created: ExitRegistry = { running: new Set(), tempDirs: new Set() };
-    slot[REGISTRY_KEY] = registry = created;
-    // Synchronous by necessity: nothing async runs in 'exit'.
-    host.on('exit', () => {
-      for (const d of created.running) d.killNow();
-      if (host.env['MAILFRONT_KEEP_DOVECOT']) return;
-      for (const dir of created.tempDirs) {
-        try {
-          fs.rmSync(dir, { recursive: true, force: true });
-        } catch {
-          // best effort at exit
-        }
-      }
-    });
-  }
-  return registry;
-}
-
-interface ProcInfo {
-  pid: number;
-  state: string;
-  session: number;
-}
-
-function readProc(pid: number): ProcInfo | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) state ppid pgrp session …": comm may hold spaces and parentheses.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { pid, state: rest[0]!, session: Number(rest[3]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The executable of `pid` if it is one of Dovecot's. */
-function dovecotExe(pid: number): string | undefined {
-  try {
-    const exe = fs.readlinkSync(`/proc/${pid}/exe`);
-    return DOVECOT_EXE_PREFIXES.some((p) => exe.startsWith(p)) ? exe : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Live (non-zombie) Dovecot processes of the session the master leads, with their executable's name. */
-function sessionMembers(sid: number): Array<{ pid: number; name: string }> {
-  const members: Array<{ pid: number; name: string }> = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const info = readProc(Number(entry));
-    if (!info || info.session !== sid || info.state === 'Z') continue;
-    const exe = dovecotExe(info.pid);
-    if (exe !== undefined) members.push({ pid: info.pid, name: path.basename(exe) });
-  }
-  return members;
-}
-
-function sessionPids(sid: number): number[] {
-  return sessionMembers(sid).map((m) => m.pid);
-}
-
-function killAll(pids: number[]): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-/**
- * Kills Dovecot if this Node process disappears without running its exit hook
- * (a jest worker killed with SIGKILL): a detached shell that polls our PID.
- * It ends by itself once the master is gone. PID 1 here does not reap
- * orphans, so a dead master may linger as a zombie: that counts as gone.
- */
-const WATCHDOG_SCRIPT = `
-node=$1; master=$2
-while kill -0 "$node" 2>/dev/null; do
-  [ -d "/proc/$master" ] || exit 0
-  grep -q '^State:[[:space:]]*Z' "/proc/$master/status" 2>/dev/null && exit 0
-  sleep 1
-done
-pkill -KILL -s "$master"
-case "$WATCHDOG_DIR" in */mailfront-dovecot-*) [ -n "$MAILFRONT_KEEP_DOVECOT" ] || rm -rf "$WATCHDOG_DIR" ;; esac
-`;
-
-function startWatchdog(masterPid: number, baseDir: string): void {
-  // The directory goes in the environment, not argv: `pgrep -f <configFile>` must not find the watchdog.
-  const child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'mailfront-dovecot-watchdog', String(process.pid), String(masterPid)], {
-    detached: true,
-    stdio: 'ignore',
-    env: { ...process.env, WATCHDOG_DIR: baseDir },
-  });
-  child.on('error', () => undefined);
-  child.unref();
-}
-
-/** Whether `p` settles within `ms`; the timer is cleared either way, so nothing lingers to hold the process. */
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    const done = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    p.then(done, done);
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 class DovecotInstance implements Dovecot {
   readonly host = '127.0.0.1' as const;
   readonly caFile: string;
@@ -547,11 +368,8 @@ class DovecotInstance implements Dovecot {
   readonly configFile: string;
   readonly logFile: string;
   lastStartMs = 0;
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private running = false;
-  /** start/stop/kill run one at a time, in call order. */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly proc = new DaemonProcess('master');
+  private readonly ops = new SerialQueue();
 
   constructor(
     private readonly layout: Layout,
@@ -566,70 +384,32 @@ class DovecotInstance implements Dovecot {
   }
 
   get pid(): number | undefined {
-    return this.running ? this.child?.pid : undefined;
-  }
-
-  private serial<T>(op: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(op, op);
-    this.queue = result.catch(() => undefined);
-    return result;
+    return this.proc.pid;
   }
 
   start(): Promise<void> {
-    return this.serial(() => this.doStart());
+    return this.ops.run(() => this.doStart());
   }
 
   stop(): Promise<void> {
-    return this.serial(() => this.doStop());
+    return this.ops.run(() => this.doStop());
   }
 
   kill(): Promise<void> {
-    return this.serial(() => this.doKill());
+    return this.ops.run(() => this.doKill());
   }
 
   private async doStart(): Promise<void> {
-    if (this.running) return;
+    if (this.proc.running) return;
     const started = Date.now();
     fs.writeFileSync(this.layout.stderrFile, '');
-    const errFd = fs.openSync(this.layout.stderrFile, 'a');
-    let child: ChildProcess;
-    try {
-      // -F: stay in the foreground as our child, so Node reaps the master
-      // when it exits (PID 1 here reaps no orphans: a daemonised master
-      // would stay a zombie after every stop). detached: its own session,
-      // which its children join, so they can be found and killed together.
-      child = spawn(DOVECOT_BIN, ['-F', '-c', this.configFile], { detached: true, stdio: ['ignore', errFd, errFd] });
-    } finally {
-      fs.closeSync(errFd);
-    }
-    child.unref();
-    this.child = child;
-    this.running = true;
-    exitRegistry().running.add(this);
-    let exitNote = '';
-    this.exited = new Promise<void>((resolve) => {
-      const done = (note: string) => {
-        exitNote ||= note;
-        this.running = false;
-        resolve();
-      };
-      child.once('exit', (code, signal) => done(`master exited (code ${code}, signal ${signal})`));
-      child.once('error', (err) => done(`spawn failed: ${err.message}`));
-    });
-    if (child.pid !== undefined) startWatchdog(child.pid, this.baseDir);
+    // -F: stay in the foreground as our child (see DaemonProcess).
+    this.proc.spawn(DOVECOT_BIN, ['-F', '-c', this.configFile], this.layout.stderrFile);
+    exitRegistry(DOVECOT).running.add(this);
+    const pid = this.proc.lastPid;
+    if (pid !== undefined) startSessionWatchdog(DOVECOT, pid, this.baseDir);
 
-    const deadline = started + this.startTimeoutMs;
-    let failure: string | undefined;
-    const died = this.exited.then(() => {
-      throw new Error(exitNote);
-    });
-    // It rejects whenever the master ends, long after a successful start too.
-    died.catch(() => undefined);
-    try {
-      await Promise.race([this.waitUntilGreeting(deadline), died]);
-    } catch (err) {
-      failure = (err as Error).message;
-    }
+    const failure = await this.proc.startFailure(this.waitUntilGreeting(started + this.startTimeoutMs));
     if (failure === undefined) {
       this.lastStartMs = Date.now() - started;
       return;
@@ -661,7 +441,7 @@ class DovecotInstance implements Dovecot {
     deadline: number,
   ): Promise<void> {
     let last = '';
-    while (this.running) {
+    while (this.proc.running) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`${protocol} listener ${listener} (port ${port}) did not greet in time: ${last}`);
       try {
@@ -683,22 +463,18 @@ class DovecotInstance implements Dovecot {
   }
 
   private async doStop(): Promise<void> {
-    const child = this.child;
-    if (child?.pid === undefined) return;
-    if (!this.running) {
+    const pid = this.proc.lastPid;
+    if (pid === undefined) return;
+    if (!this.proc.running) {
       // Already stopped, killed, or died: make sure nothing of it is left.
-      await this.waitSessionGone(child.pid, KILL_WAIT_MS);
+      await this.waitSessionGone(pid);
       return;
     }
     try {
       await execFileAsync(DOVEADM_BIN, ['-c', this.configFile, 'stop'], { timeout: STOP_TIMEOUT_MS });
     } catch {
       // doveadm could not reach it (e.g. master.pid missing): signal the master directly.
-      try {
-        process.kill(child.pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
+      signalQuietly(pid, 'SIGTERM');
     }
     // The mail, login and auth processes end within milliseconds; the master
     // then keeps only its log process for about a second more before it
@@ -706,83 +482,59 @@ class DovecotInstance implements Dovecot {
     // written what the others sent), end both rather than wait.
     const deadline = Date.now() + STOP_TIMEOUT_MS;
     let logAloneSince: number | undefined;
-    while (this.running && Date.now() < deadline) {
-      const others = sessionMembers(child.pid).filter((m) => m.pid !== child.pid);
+    while (this.proc.running && Date.now() < deadline) {
+      const others = sessionMembers(pid, DOVECOT_EXE_PREFIXES).filter((m) => m.pid !== pid);
       if (others.every((m) => m.name === 'log')) {
         logAloneSince ??= Date.now();
         if (Date.now() - logAloneSince >= LOG_DRAIN_MS) {
-          killAll([child.pid, ...others.map((m) => m.pid)]);
+          killAll([pid, ...others.map((m) => m.pid)]);
           fs.rmSync(path.join(this.layout.runDir, 'master.pid'), { force: true });
         }
       } else {
         logAloneSince = undefined;
       }
-      await Promise.race([this.exited, sleep(STOP_POLL_MS)]);
+      await Promise.race([this.proc.exited, sleep(STOP_POLL_MS)]);
     }
-    if (this.running) {
+    if (this.proc.running) {
       await this.doKill();
       return;
     }
     // Nothing may outlive stop().
-    await this.waitSessionGone(child.pid, KILL_WAIT_MS);
+    await this.waitSessionGone(pid);
   }
 
   private async doKill(): Promise<void> {
-    const pid = this.child?.pid;
+    const pid = this.proc.lastPid;
     if (pid === undefined) return;
-    if (this.running) {
-      killAll([pid, ...sessionPids(pid)]);
-      await settlesWithin(this.exited, KILL_WAIT_MS);
+    if (this.proc.running) {
+      killAll([pid, ...sessionPids(pid, DOVECOT_EXE_PREFIXES)]);
+      await settlesWithin(this.proc.exited, KILL_WAIT_MS);
       fs.rmSync(path.join(this.layout.runDir, 'master.pid'), { force: true });
     }
-    await this.waitSessionGone(pid, KILL_WAIT_MS);
+    await this.waitSessionGone(pid);
   }
 
-
-  private async waitSessionGone(sid: number, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const left = sessionPids(sid);
-      if (left.length === 0) {
-        if (!this.running) exitRegistry().running.delete(this);
-        return;
-      }
-      if (Date.now() > deadline) throw new Error(`Dovecot processes ${left.join(', ')} survived SIGKILL`);
-      killAll(left);
-      await sleep(20);
-    }
+  /** Once nothing of the master's session is left, the exit hook may forget this instance. */
+  private async waitSessionGone(sid: number): Promise<void> {
+    await waitSessionGone(sid, DOVECOT_EXE_PREFIXES, 'Dovecot', KILL_WAIT_MS);
+    if (!this.proc.running) exitRegistry(DOVECOT).running.delete(this);
   }
 
   /** For the exit hook: synchronous SIGKILL of the master and its session. */
   killNow(): void {
-    const pid = this.child?.pid;
+    const pid = this.proc.lastPid;
     if (pid === undefined) return;
     // Once reaped, the master's PID may belong to someone else: only the session scan (by executable) is safe then.
-    killAll(this.running ? [pid, ...sessionPids(pid)] : sessionPids(pid));
+    const session = sessionPids(pid, DOVECOT_EXE_PREFIXES);
+    killAll(this.proc.running ? [pid, ...session] : session);
   }
 
-  async readLog(): Promise<string> {
-    try {
-      return await fs.promises.readFile(this.logFile, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-      throw err;
-    }
+  readLog(): Promise<string> {
+    return readLogFile(this.logFile);
   }
 
-  async waitForLog(pattern: RegExp, timeoutMs = 5_000): Promise<string> {
-    // A /g or /y pattern keeps lastIndex between test() calls; match each line afresh.
-    const re = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const log = await this.readLog();
-      const line = log.split('\n').find((l) => re.test(l));
-      if (line !== undefined) return line;
-      if (Date.now() > deadline) {
-        throw new Error(`no line matching ${pattern} in ${this.logFile} after ${timeoutMs} ms; last lines:\n${tail(log, 15)}`);
-      }
-      await sleep(20);
-    }
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string> {
+    return waitForLogLine(this.logFile, pattern, timeoutMs);
   }
 
   private readStderr(): string {
@@ -808,14 +560,9 @@ class DovecotInstance implements Dovecot {
       `config: ${this.configFile}`,
       `--- dovecot stderr ---`,
       this.readStderr().trim() || '(empty)',
-      `--- last ${LOG_TAIL_LINES} lines of ${this.logFile} ---`,
-      tail(log, LOG_TAIL_LINES) || '(empty)',
+      ...logTailSection(this.logFile, log),
       `--- dovecot -c ${this.configFile} -n ---`,
       doveconf.trim(),
     ].join('\n');
   }
-}
-
-function tail(text: string, lines: number): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
 }

@@ -5,14 +5,14 @@
  * test, durability switched off for speed. Nothing of /etc/postgresql or the
  * packaged cluster is used.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import * as vm from 'node:vm';
-import { freePort } from './ports';
-import { makeTempDir } from './tmp';
+import { DaemonProcess, DaemonStartError, LOG_TAIL_LINES, logTailSection, readLogFile, SerialQueue, settlesWithin, sleep, startOnFreePorts, tail } from './daemon';
+import { exitRegistry, makeDaemonTempDir, processWide, startSessionWatchdog, type DaemonKind } from './daemon-cleanup';
+import { killAll, sessionPids, signalQuietly, waitSessionGone } from './session-processes';
 
 const execFileAsync = promisify(execFile);
 
@@ -24,12 +24,12 @@ const PSQL = path.join(PG_BIN, 'psql');
 /** PostgreSQL's processes are recognised by their executable, so that a reused PID is never killed. */
 const PG_EXE_PREFIXES = [PG_BIN, '/usr/lib/postgresql/'];
 
+const POSTGRES_KIND: DaemonKind = { name: 'postgres', keepEnv: 'MAILFRONT_KEEP_POSTGRES' };
+
 const DEFAULT_START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 const KILL_WAIT_MS = 3_000;
 const READY_POLL_MS = 5;
-const START_ATTEMPTS = 3;
-const LOG_TAIL_LINES = 40;
 /** The superuser initdb makes; reachable only over the unix socket (trust), never over TCP. */
 const SUPERUSER = 'postgres';
 const NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -90,13 +90,8 @@ export interface Postgres {
   start(): Promise<void>;
 }
 
-export class PostgresStartError extends Error {
-  readonly code: 'EADDRINUSE' | 'START_FAILED';
-  constructor(message: string, code: 'EADDRINUSE' | 'START_FAILED') {
-    super(message);
-    this.name = 'PostgresStartError';
-    this.code = code;
-  }
+export class PostgresStartError extends DaemonStartError {
+  override readonly name = 'PostgresStartError';
 }
 
 /**
@@ -120,9 +115,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     throw new Error('startPostgres needs root (to run the server as the postgres user) or to run as postgres');
   }
 
-  const tmp = await makeTempDir('mailfront-postgres-');
-  const base = tmp.path;
-  exitRegistry().tempDirs.add(base);
+  const base = await makeDaemonTempDir(POSTGRES_KIND);
   const layout: PgLayout = {
     base,
     dataDir: path.join(base, 'data'),
@@ -142,24 +135,18 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
   const password = randomBytes(16).toString('hex');
   fs.writeFileSync(layout.passwordFile, `${password}\n`, { mode: 0o600 });
 
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-    const port = await freePort();
-    const pg = new PostgresInstance(layout, port, database, user, password, opts);
+  return startOnFreePorts(1, layout.logFile, async ([port]) => {
+    const pg = new PostgresInstance(layout, port!, database, user, password, opts);
     try {
       await pg.start();
       await pg.psql([`CREATE ROLE ${user} LOGIN PASSWORD '${password}'`, `CREATE DATABASE ${database} OWNER ${user}`], 'postgres');
-      pg.setupMs = Date.now() - began;
-      return pg;
     } catch (err) {
-      lastError = err;
       await pg.kill().catch(() => undefined);
-      // Another process took the probed port between probe and bind: try another.
-      if (!(err instanceof PostgresStartError && err.code === 'EADDRINUSE')) break;
-      fs.appendFileSync(layout.logFile, `--- testkit: port ${port} taken, retrying (attempt ${attempt + 1}) ---\n`);
+      throw err;
     }
-  }
-  throw lastError;
+    pg.setupMs = Date.now() - began;
+    return pg;
+  });
 }
 
 interface PgLayout {
@@ -189,12 +176,11 @@ function systemUser(name: string): { uid: number; gid: number } {
  * exit like the instances'. A failed initdb is not cached.
  */
 function templateDir(owner: { uid: number; gid: number }): Promise<string> {
-  const reg = exitRegistry();
-  reg.template ??= (async () => {
-    const tmp = await makeTempDir('mailfront-postgres-template-');
-    reg.tempDirs.add(tmp.path);
-    fs.chownSync(tmp.path, owner.uid, owner.gid);
-    const data = path.join(tmp.path, 'data');
+  const cache = processWide<{ template?: Promise<string> | undefined }>('postgres-template', () => ({}));
+  cache.template ??= (async () => {
+    const dir = await makeDaemonTempDir(POSTGRES_KIND, 'template-');
+    fs.chownSync(dir, owner.uid, owner.gid);
+    const data = path.join(dir, 'data');
     try {
       // --no-sync: a crash of the test machine may lose the template; nobody cares.
       // C locale: byte order, as SQLite sorts; UTF8 as mailfront's names are.
@@ -210,8 +196,8 @@ function templateDir(owner: { uid: number; gid: number }): Promise<string> {
     }
     return data;
   })();
-  reg.template.catch(() => (reg.template = undefined));
-  return reg.template;
+  cache.template.catch(() => (cache.template = undefined));
+  return cache.template;
 }
 
 async function copyTemplate(layout: PgLayout): Promise<void> {
@@ -225,128 +211,6 @@ function pgEnv(): NodeJS.ProcessEnv {
   return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C', TZ: 'UTC' };
 }
 
-// ---------------------------------------------------------------------------
-// Processes (the same approach as dovecot.ts: own session, exit hook on the
-// real process object, a watchdog for a SIGKILLed test process)
-
-interface ExitRegistry {
-  running: Set<{ killNow(): void }>;
-  tempDirs: Set<string>;
-  template?: Promise<string> | undefined;
-}
-
-const REGISTRY_KEY = Symbol.for('@mailfront/testkit/postgres-exit-registry');
-
-/**
- * The real process object. Inside a jest test file the global `process` is a
- * per-file copy whose 'exit' listeners never run; vm.runInThisContext
- * evaluates in Node's own context, where `process` is the real one.
- */
-function hostProcess(): NodeJS.Process {
-  try {
-    return vm.runInThisContext('process') as NodeJS.Process;
-  } catch {
-    return process;
-  }
-}
-
-function exitRegistry(): ExitRegistry {
-  const host = hostProcess();
-  const slot = host as unknown as Record<symbol, ExitRegistry | undefined>;
-  let registry = slot[REGISTRY_KEY];
-  if (registry === undefined) {
-    const created: ExitRegistry = { running: new Set(), tempDirs: new Set() };
-    slot[REGISTRY_KEY] = registry = created;
-    // Synchronous by necessity: nothing async runs in 'exit'.
-    host.on('exit', () => {
-      for (const p of created.running) p.killNow();
-      if (host.env['MAILFRONT_KEEP_POSTGRES']) return;
-      for (const dir of created.tempDirs) {
-        try {
-          fs.rmSync(dir, { recursive: true, force: true });
-        } catch {
-          // best effort at exit
-        }
-      }
-    });
-  }
-  return registry;
-}
-
-/** Live (non-zombie) PostgreSQL processes in the session the postmaster leads. */
-function sessionPids(sid: number): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // "pid (comm) state ppid pgrp session …": comm may hold spaces and parentheses.
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[3]) !== sid || rest[0] === 'Z') continue;
-      const exe = fs.readlinkSync(`/proc/${entry}/exe`);
-      if (PG_EXE_PREFIXES.some((p) => exe.startsWith(p))) out.push(Number(entry));
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return out;
-}
-
-function killAll(pids: number[]): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-/**
- * Kills the server if this Node process disappears without running its exit
- * hook (a jest worker killed with SIGKILL): a detached shell that polls our
- * PID, and ends by itself once the postmaster is gone (a zombie counts).
- */
-const WATCHDOG_SCRIPT = `
-node=$1; master=$2
-while kill -0 "$node" 2>/dev/null; do
-  [ -d "/proc/$master" ] || exit 0
-  grep -q '^State:[[:space:]]*Z' "/proc/$master/status" 2>/dev/null && exit 0
-  sleep 1
-done
-pkill -KILL -s "$master"
-case "$WATCHDOG_DIR" in */mailfront-postgres-*) [ -n "$MAILFRONT_KEEP_POSTGRES" ] || rm -rf "$WATCHDOG_DIR" ;; esac
-`;
-
-function startWatchdog(masterPid: number, baseDir: string): void {
-  const child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'mailfront-postgres-watchdog', String(process.pid), String(masterPid)], {
-    detached: true,
-    stdio: 'ignore',
-    env: { ...process.env, WATCHDOG_DIR: baseDir },
-  });
-  child.on('error', () => undefined);
-  child.unref();
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    const done = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    p.then(done, done);
-  });
-}
-
-function tail(text: string, lines: number): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
 class PostgresInstance implements Postgres {
   readonly host = '127.0.0.1' as const;
   readonly url: string;
@@ -357,12 +221,9 @@ class PostgresInstance implements Postgres {
   readonly passwordFile: string;
   lastStartMs = 0;
   setupMs = 0;
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private running = false;
+  private readonly proc = new DaemonProcess('postmaster');
+  private readonly ops = new SerialQueue();
   private databases = 0;
-  /** start/stop/kill run one at a time, in call order. */
-  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly layout: PgLayout,
@@ -381,29 +242,23 @@ class PostgresInstance implements Postgres {
   }
 
   get pid(): number | undefined {
-    return this.running ? this.child?.pid : undefined;
+    return this.proc.pid;
   }
 
   private urlOf(database: string): string {
     return `postgres://${this.user}@${this.host}:${this.port}/${database}`;
   }
 
-  private serial<T>(op: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(op, op);
-    this.queue = result.catch(() => undefined);
-    return result;
-  }
-
   start(): Promise<void> {
-    return this.serial(() => this.doStart());
+    return this.ops.run(() => this.doStart());
   }
 
   stop(): Promise<void> {
-    return this.serial(() => this.doStop());
+    return this.ops.run(() => this.doStop());
   }
 
   kill(): Promise<void> {
-    return this.serial(() => this.doKill());
+    return this.ops.run(() => this.doKill());
   }
 
   async createDatabase(name?: string): Promise<{ database: string; url: string }> {
@@ -451,48 +306,16 @@ class PostgresInstance implements Postgres {
   }
 
   private async doStart(): Promise<void> {
-    if (this.running) return;
+    if (this.proc.running) return;
     const started = Date.now();
     const { owner } = this.layout;
-    const logFd = fs.openSync(this.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      // The postmaster itself, as our child (not via pg_ctl), so that Node
-      // reaps it; detached: its own session, which its backends join, so
-      // they can be found and killed together.
-      child = spawn(POSTGRES, ['-D', this.dataDir, ...this.settings()], {
-        uid: owner.uid,
-        gid: owner.gid,
-        detached: true,
-        stdio: ['ignore', logFd, logFd],
-        env: pgEnv(),
-      });
-    } finally {
-      fs.closeSync(logFd);
-    }
-    child.unref();
-    this.child = child;
-    this.running = true;
-    exitRegistry().running.add(this);
-    let exitNote = '';
-    this.exited = new Promise<void>((resolve) => {
-      const done = (note: string) => {
-        exitNote ||= note;
-        this.running = false;
-        resolve();
-      };
-      child.once('exit', (code, signal) => done(`postmaster exited (code ${code}, signal ${signal})`));
-      child.once('error', (err) => done(`spawn failed: ${err.message}`));
-    });
-    if (child.pid !== undefined) startWatchdog(child.pid, this.baseDir);
+    // The postmaster itself (not via pg_ctl), as the postgres user: PostgreSQL refuses to run as root.
+    this.proc.spawn(POSTGRES, ['-D', this.dataDir, ...this.settings()], this.logFile, { uid: owner.uid, gid: owner.gid, env: pgEnv() });
+    exitRegistry(POSTGRES_KIND).running.add(this);
+    const pid = this.proc.lastPid;
+    if (pid !== undefined) startSessionWatchdog(POSTGRES_KIND, pid, this.baseDir);
 
-    const deadline = started + (this.opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
-    let failure: string | undefined;
-    try {
-      await this.waitUntilReady(deadline, () => exitNote);
-    } catch (err) {
-      failure = (err as Error).message;
-    }
+    const failure = await this.proc.startFailure(this.waitUntilReady(started + (this.opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS)));
     if (failure === undefined) {
       this.lastStartMs = Date.now() - started;
       return;
@@ -501,7 +324,7 @@ class PostgresInstance implements Postgres {
     const log = await this.readLog();
     const inUse = /could not bind|Address already in use/.test(log);
     throw new PostgresStartError(
-      [`PostgreSQL did not start: ${failure}`, `data: ${this.dataDir}`, `--- last ${LOG_TAIL_LINES} lines of ${this.logFile} ---`, tail(log, LOG_TAIL_LINES) || '(empty)'].join('\n'),
+      [`PostgreSQL did not start: ${failure}`, `data: ${this.dataDir}`, ...logTailSection(this.logFile, log)].join('\n'),
       inUse ? 'EADDRINUSE' : 'START_FAILED',
     );
   }
@@ -510,31 +333,27 @@ class PostgresInstance implements Postgres {
    * The postmaster writes its status as the 8th line of postmaster.pid;
    * "ready" means it accepts connections (what `pg_ctl -w` waits for).
    */
-  private async waitUntilReady(deadline: number, exitNote: () => string): Promise<void> {
+  private async waitUntilReady(deadline: number): Promise<void> {
     const pidFile = path.join(this.dataDir, 'postmaster.pid');
-    while (this.running) {
+    while (this.proc.running) {
       try {
         const lines = fs.readFileSync(pidFile, 'utf8').split('\n');
-        if (Number(lines[0]) === this.child?.pid && lines[7]?.trim() === 'ready') return;
+        if (Number(lines[0]) === this.proc.lastPid && lines[7]?.trim() === 'ready') return;
       } catch {
         // not written yet
       }
       if (Date.now() > deadline) throw new Error(`not accepting connections within ${this.opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS} ms`);
       await sleep(READY_POLL_MS);
     }
-    throw new Error(exitNote() || 'postmaster exited');
+    throw new Error('postmaster exited');
   }
 
   private async doStop(): Promise<void> {
-    const pid = this.child?.pid;
+    const pid = this.proc.lastPid;
     if (pid === undefined) return;
-    if (this.running) {
-      try {
-        process.kill(pid, 'SIGINT'); // fast shutdown
-      } catch {
-        // already gone
-      }
-      if (!(await settlesWithin(this.exited, STOP_TIMEOUT_MS))) {
+    if (this.proc.running) {
+      signalQuietly(pid, 'SIGINT'); // fast shutdown
+      if (!(await settlesWithin(this.proc.exited, STOP_TIMEOUT_MS))) {
         await this.doKill();
         return;
       }
@@ -543,11 +362,11 @@ class PostgresInstance implements Postgres {
   }
 
   private async doKill(): Promise<void> {
-    const pid = this.child?.pid;
+    const pid = this.proc.lastPid;
     if (pid === undefined) return;
-    if (this.running) {
-      killAll([pid, ...sessionPids(pid)]);
-      await settlesWithin(this.exited, KILL_WAIT_MS);
+    if (this.proc.running) {
+      killAll([pid, ...sessionPids(pid, PG_EXE_PREFIXES)]);
+      await settlesWithin(this.proc.exited, KILL_WAIT_MS);
     }
     await this.waitSessionGone(pid);
     // Every process is gone: the lock files of the crash only stand in the way of the next start.
@@ -555,33 +374,21 @@ class PostgresInstance implements Postgres {
     fs.rmSync(path.join(this.socketDir, `.s.PGSQL.${this.port}.lock`), { force: true });
   }
 
+  /** Once nothing of the postmaster's session is left, the exit hook may forget this instance. */
   private async waitSessionGone(sid: number): Promise<void> {
-    const deadline = Date.now() + KILL_WAIT_MS;
-    for (;;) {
-      const left = sessionPids(sid);
-      if (left.length === 0) {
-        if (!this.running) exitRegistry().running.delete(this);
-        return;
-      }
-      if (Date.now() > deadline) throw new Error(`PostgreSQL processes ${left.join(', ')} survived SIGKILL`);
-      killAll(left);
-      await sleep(20);
-    }
+    await waitSessionGone(sid, PG_EXE_PREFIXES, 'PostgreSQL', KILL_WAIT_MS);
+    if (!this.proc.running) exitRegistry(POSTGRES_KIND).running.delete(this);
   }
 
   /** For the exit hook: synchronous SIGKILL of the postmaster and its session. */
   killNow(): void {
-    const pid = this.child?.pid;
+    const pid = this.proc.lastPid;
     if (pid === undefined) return;
-    killAll(this.running ? [pid, ...sessionPids(pid)] : sessionPids(pid));
+    const session = sessionPids(pid, PG_EXE_PREFIXES);
+    killAll(this.proc.running ? [pid, ...session] : session);
   }
 
-  async readLog(): Promise<string> {
-    try {
-      return await fs.promises.readFile(this.logFile, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-      throw err;
-    }
+  readLog(): Promise<string> {
+    return readLogFile(this.logFile);
   }
 }

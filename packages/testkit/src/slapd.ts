@@ -3,17 +3,17 @@
  * slapd.conf, mdb database, log, CA and free ports under a fresh temp dir,
  * so that several run side by side and none reads /etc/ldap/slapd.d.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
-import * as vm from 'node:vm';
-import type { PemPair } from '@mailfront/server';
-import { freePorts } from './ports';
-import { makeTempDir } from './tmp';
+import { DaemonProcess, DaemonStartError, logTailSection, readLogFile, SerialQueue, settlesWithin, sleep, startOnFreePorts, waitForLogLine } from './daemon';
+import { exitRegistry, makeDaemonTempDir, startPidFileWatchdog, type DaemonKind } from './daemon-cleanup';
+import { signalQuietly } from './session-processes';
+import { testTls } from './test-tls';
 
 const execFileAsync = promisify(execFile);
 
@@ -25,12 +25,12 @@ const LDAPMODIFY_BIN = '/usr/bin/ldapmodify';
 const SCHEMA_DIR = '/etc/ldap/schema';
 const MODULE_DIR = '/usr/lib/ldap';
 
+const SLAPD: DaemonKind = { name: 'slapd', keepEnv: 'MAILFRONT_KEEP_SLAPD' };
+
 const DEFAULT_START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
 const KILL_WAIT_MS = 3_000;
 const PROBE_RETRY_MS = 15;
-const START_ATTEMPTS = 3;
-const LOG_TAIL_LINES = 40;
 /** slapd's `stats` log level: one line per connection, operation and result (what binds() counts). */
 const LOGLEVEL_STATS = 256;
 
@@ -110,13 +110,8 @@ export interface Slapd {
   start(): Promise<void>;
 }
 
-export class SlapdStartError extends Error {
-  readonly code: 'EADDRINUSE' | 'START_FAILED';
-  constructor(message: string, code: 'EADDRINUSE' | 'START_FAILED') {
-    super(message);
-    this.name = 'SlapdStartError';
-    this.code = code;
-  }
+export class SlapdStartError extends DaemonStartError {
+  override readonly name = 'SlapdStartError';
 }
 
 /** RFC 2307 {SSHA}: base64(SHA-1(password ‖ salt) ‖ salt), which slapd checks without any module. */
@@ -137,25 +132,15 @@ export async function startSlapd(opts: SlapdOptions): Promise<Slapd> {
     if (uids.has(u.uid)) throw new TypeError(`startSlapd: duplicate uid ${u.uid}`);
     uids.add(u.uid);
   }
-  const tmp = await makeTempDir('mailfront-slapd-');
-  exitRegistry().tempDirs.add(tmp.path);
-  startWatchdog(tmp.path);
-  const layout = await writeFixedFiles(tmp.path, suffix, opts);
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-    const [port, tlsPort] = await freePorts(2);
-    const slapd = new SlapdInstance(layout, port!, opts.tls ? tlsPort! : undefined, opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
-    try {
-      await slapd.start();
-      return slapd;
-    } catch (err) {
-      lastError = err;
-      // Another process took a probed port between probe and bind: try others.
-      if (!(err instanceof SlapdStartError && err.code === 'EADDRINUSE')) break;
-      fs.appendFileSync(layout.logFile, `--- testkit: port taken, retrying (attempt ${attempt + 1}) ---\n`);
-    }
-  }
-  throw lastError;
+  const base = await makeDaemonTempDir(SLAPD);
+  // One watchdog for the instance's whole life: slapd may be stopped and started again.
+  startPidFileWatchdog(SLAPD, fs.realpathSync(SLAPD_BIN), base);
+  const layout = await writeFixedFiles(base, suffix, opts);
+  return startOnFreePorts(opts.tls ? 2 : 1, layout.logFile, async ([port, tlsPort]) => {
+    const slapd = new SlapdInstance(layout, port!, tlsPort, opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    await slapd.start();
+    return slapd;
+  });
 }
 
 interface Layout {
@@ -249,7 +234,7 @@ async function writeFixedFiles(base: string, suffix: string, opts: SlapdOptions)
   fs.writeFileSync(path.join(base, 'root.pw'), layout.rootPassword, { mode: 0o600 });
   let tlsLines = '';
   if (opts.tls) {
-    const pair = await testTls();
+    const pair = await testTls('mailfront testkit LDAP CA');
     layout.caFile = path.join(base, 'ca.pem');
     layout.caPem = pair.ca.cert;
     fs.writeFileSync(layout.caFile, pair.ca.cert);
@@ -306,64 +291,8 @@ ${opts.extraConfig ?? ''}
   return layout;
 }
 
-/** One CA and certificate per test process: RSA key generation costs 50–500 ms each. */
-let tlsMaterial: Promise<{ ca: PemPair; leaf: PemPair }> | undefined;
-
-function testTls(): Promise<{ ca: PemPair; leaf: PemPair }> {
-  tlsMaterial ??= (async () => {
-    const { generateCa, issueCertificate } = await import('@mailfront/server');
-    const ca = generateCa({ commonName: 'mailfront testkit LDAP CA' });
-    return { ca, leaf: issueCertificate(ca, { hostnames: ['localhost', '127.0.0.1'] }) };
-  })();
-  tlsMaterial.catch(() => (tlsMaterial = undefined));
-  return tlsMaterial;
-}
-
 // ---------------------------------------------------------------------------
 // Processes
-
-interface ExitRegistry {
-  running: Set<{ killNow(): void }>;
-  tempDirs: Set<string>;
-}
-
-const REGISTRY_KEY = Symbol.for('@mailfront/testkit/slapd-exit-registry');
-
-/**
- * The real process object. Inside a jest test file the global `process` is a
- * per-file copy whose 'exit' listeners never run; vm.runInThisContext
- * evaluates in Node's own context, where `process` is the real one.
- */
-function hostProcess(): NodeJS.Process {
-  try {
-    return vm.runInThisContext('process') as NodeJS.Process;
-  } catch {
-    return process;
-  }
-}
-
-function exitRegistry(): ExitRegistry {
-  const host = hostProcess();
-  const slot = host as unknown as Record<symbol, ExitRegistry | undefined>;
-  let registry = slot[REGISTRY_KEY];
-  if (registry === undefined) {
-    const created: ExitRegistry = { running: new Set(), tempDirs: new Set() };
-    slot[REGISTRY_KEY] = registry = created;
-    // Synchronous by necessity: nothing async runs in 'exit'.
-    host.on('exit', () => {
-      for (const s of created.running) s.killNow();
-      if (host.env['MAILFRONT_KEEP_SLAPD']) return;
-      for (const dir of created.tempDirs) {
-        try {
-          fs.rmSync(dir, { recursive: true, force: true });
-        } catch {
-          // best effort at exit
-        }
-      }
-    });
-  }
-  return registry;
-}
 
 /** Whether `pid` is a live (non-zombie) slapd: a reused PID is never signalled. */
 function isSlapd(pid: number): boolean {
@@ -376,46 +305,7 @@ function isSlapd(pid: number): boolean {
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
-  if (!isSlapd(pid)) return;
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
-  }
-}
-
-/**
- * Cleans up if this Node process disappears without running its exit hook
- * (a jest worker killed with a signal): a detached shell that polls our PID,
- * one per instance for its whole life, since slapd may be stopped and
- * started again. It then kills the slapd whose PID the latest start wrote to
- * <dir>/child.pid (only if that PID's executable is slapd) and removes the
- * temp dir, even when the test had stopped slapd already. It ends by itself
- * once the exit hook has removed the directory.
- */
-const WATCHDOG_SCRIPT = `
-node=$1; exe=$2
-while kill -0 "$node" 2>/dev/null; do
-  [ -d "$WATCHDOG_DIR" ] || exit 0
-  sleep 1
-done
-pid=$(cat "$WATCHDOG_DIR/child.pid" 2>/dev/null)
-[ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe")" = "$exe" ] && kill -KILL "$pid"
-case "$WATCHDOG_DIR" in */mailfront-slapd-*) [ -n "$MAILFRONT_KEEP_SLAPD" ] || rm -rf "$WATCHDOG_DIR" ;; esac
-`;
-
-function startWatchdog(baseDir: string): void {
-  const child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'mailfront-slapd-watchdog', String(process.pid), fs.realpathSync(SLAPD_BIN)], {
-    detached: true,
-    stdio: 'ignore',
-    env: { ...process.env, WATCHDOG_DIR: baseDir },
-  });
-  child.on('error', () => undefined);
-  child.unref();
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  if (isSlapd(pid)) signalQuietly(pid, sig);
 }
 
 /** An anonymous simple bind (RFC 4511 §4.2), message id 1: the smallest request every LDAP server answers. */
@@ -439,10 +329,8 @@ class SlapdInstance implements Slapd {
   readonly baseDir: string;
   readonly configFile: string;
   readonly logFile: string;
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private running = false;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly proc = new DaemonProcess('slapd');
+  private readonly ops = new SerialQueue();
 
   constructor(
     private readonly layout: Layout,
@@ -467,85 +355,48 @@ class SlapdInstance implements Slapd {
   }
 
   get pid(): number | undefined {
-    return this.running ? this.child?.pid : undefined;
+    return this.proc.pid;
   }
 
   userDn(uid: string): string {
     return `uid=${escapeRdnValue(uid)},${this.peopleDn}`;
   }
 
-  /** start/stop/kill run one at a time, in call order. */
-  private serial<T>(op: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(op, op);
-    this.queue = result.catch(() => undefined);
-    return result;
-  }
-
   start(): Promise<void> {
-    return this.serial(() => this.doStart());
+    return this.ops.run(() => this.doStart());
   }
   stop(): Promise<void> {
-    return this.serial(() => this.doStop());
+    return this.ops.run(() => this.doStop());
   }
   kill(): Promise<void> {
-    return this.serial(() => this.doKill());
+    return this.ops.run(() => this.doKill());
   }
 
   pause(): void {
-    if (this.running && this.child?.pid !== undefined) signal(this.child.pid, 'SIGSTOP');
+    const pid = this.proc.pid;
+    if (pid !== undefined) signal(pid, 'SIGSTOP');
   }
   resume(): void {
-    if (this.running && this.child?.pid !== undefined) signal(this.child.pid, 'SIGCONT');
+    const pid = this.proc.pid;
+    if (pid !== undefined) signal(pid, 'SIGCONT');
   }
 
   private async doStart(): Promise<void> {
-    if (this.running) return;
+    if (this.proc.running) return;
     const logStart = fs.existsSync(this.logFile) ? fs.statSync(this.logFile).size : 0;
-    const logFd = fs.openSync(this.logFile, 'a');
     const listen = [this.url, ...(this.tlsUrl ? [this.tlsUrl] : [])].join(' ');
-    let child: ChildProcess;
-    try {
-      // -d: stay in the foreground as our child (PID 1 here reaps no
-      // orphans: a daemonised slapd would stay a zombie after each stop) and
-      // log to stderr, which is the log file.
-      child = spawn(SLAPD_BIN, ['-d', String(LOGLEVEL_STATS), '-f', this.configFile, '-h', listen], {
-        detached: true,
-        stdio: ['ignore', logFd, logFd],
-      });
-    } finally {
-      fs.closeSync(logFd);
-    }
-    child.unref();
-    this.child = child;
-    this.running = true;
-    exitRegistry().running.add(this);
-    let exitNote = '';
-    this.exited = new Promise<void>((resolve) => {
-      const done = (note: string) => {
-        exitNote ||= note;
-        this.running = false;
-        resolve();
-      };
-      child.once('exit', (code, sig) => done(`slapd exited (code ${code}, signal ${sig})`));
-      child.once('error', (err) => done(`spawn failed: ${err.message}`));
-    });
-    if (child.pid !== undefined) fs.writeFileSync(path.join(this.baseDir, 'child.pid'), `${child.pid}\n`);
+    // -d: stay in the foreground as our child (see DaemonProcess) and log to stderr, which is the log file.
+    this.proc.spawn(SLAPD_BIN, ['-d', String(LOGLEVEL_STATS), '-f', this.configFile, '-h', listen], this.logFile);
+    exitRegistry(SLAPD).running.add(this);
+    const pid = this.proc.lastPid;
+    // What the watchdog kills should this process die.
+    if (pid !== undefined) fs.writeFileSync(path.join(this.baseDir, 'child.pid'), `${pid}\n`);
 
-    const died = this.exited.then(() => {
-      throw new Error(exitNote);
-    });
-    died.catch(() => undefined);
     const deadline = Date.now() + this.startTimeoutMs;
-    let failure: string | undefined;
-    try {
-      await Promise.race([
-        Promise.all([this.probe(this.port, false, deadline), ...(this.tlsPort ? [this.probe(this.tlsPort, true, deadline)] : [])]),
-        died,
-      ]);
-      await this.waitForPidFile(deadline);
-    } catch (err) {
-      failure = (err as Error).message;
-    }
+    let failure = await this.proc.startFailure(
+      Promise.all([this.probe(this.port, false, deadline), ...(this.tlsPort ? [this.probe(this.tlsPort, true, deadline)] : [])]),
+    );
+    if (failure === undefined) failure = await this.waitForPidFile(deadline).then(() => undefined, (err: Error) => err.message);
     if (failure === undefined) return;
     await this.doKill();
     const log = (await this.readLog()).slice(logStart);
@@ -556,7 +407,7 @@ class SlapdInstance implements Slapd {
   /** The listener answers an anonymous bind (through a verified TLS handshake on the ldaps port). */
   private async probe(port: number, useTls: boolean, deadline: number): Promise<void> {
     let last = '';
-    while (this.running) {
+    while (this.proc.running) {
       if (Date.now() > deadline) throw new Error(`port ${port} did not answer an LDAP bind in time: ${last}`);
       try {
         await bindProbe(port, useTls ? this.caPem : undefined, Math.min(2_000, Math.max(1, deadline - Date.now())));
@@ -571,8 +422,8 @@ class SlapdInstance implements Slapd {
 
   /** stop() goes by the pidfile; slapd writes it after its listeners are up, but not atomically with them. */
   private async waitForPidFile(deadline: number): Promise<void> {
-    while (this.readPidFile() !== this.child?.pid) {
-      if (Date.now() > deadline) throw new Error(`${this.layout.pidFile} does not hold slapd's PID ${this.child?.pid}`);
+    while (this.readPidFile() !== this.proc.lastPid) {
+      if (Date.now() > deadline) throw new Error(`${this.layout.pidFile} does not hold slapd's PID ${this.proc.lastPid}`);
       await sleep(PROBE_RETRY_MS);
     }
   }
@@ -587,51 +438,38 @@ class SlapdInstance implements Slapd {
   }
 
   private async doStop(): Promise<void> {
-    if (!this.running) return;
+    if (!this.proc.running) return;
     // SIGCONT first: a paused slapd cannot act on SIGTERM.
-    const pid = this.readPidFile() ?? this.child?.pid;
+    const pid = this.readPidFile() ?? this.proc.lastPid;
     if (pid !== undefined) {
       signal(pid, 'SIGCONT');
       signal(pid, 'SIGTERM');
     }
-    if (!(await settlesWithin(this.exited, STOP_TIMEOUT_MS))) await this.doKill();
-    exitRegistry().running.delete(this);
+    if (!(await settlesWithin(this.proc.exited, STOP_TIMEOUT_MS))) await this.doKill();
+    exitRegistry(SLAPD).running.delete(this);
   }
 
   private async doKill(): Promise<void> {
-    const pid = this.child?.pid;
-    if (pid === undefined || !this.running) return;
+    const pid = this.proc.pid;
+    if (pid === undefined) return;
     signal(pid, 'SIGKILL');
-    if (!(await settlesWithin(this.exited, KILL_WAIT_MS))) throw new Error(`slapd ${pid} survived SIGKILL`);
+    if (!(await settlesWithin(this.proc.exited, KILL_WAIT_MS))) throw new Error(`slapd ${pid} survived SIGKILL`);
     fs.rmSync(this.layout.pidFile, { force: true });
-    exitRegistry().running.delete(this);
+    exitRegistry(SLAPD).running.delete(this);
   }
 
   /** For the exit hook: synchronous SIGKILL. */
   killNow(): void {
-    const pid = this.child?.pid;
-    if (pid !== undefined && this.running) signal(pid, 'SIGKILL');
+    const pid = this.proc.pid;
+    if (pid !== undefined) signal(pid, 'SIGKILL');
   }
 
-  async readLog(): Promise<string> {
-    try {
-      return await fs.promises.readFile(this.logFile, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-      throw err;
-    }
+  readLog(): Promise<string> {
+    return readLogFile(this.logFile);
   }
 
-  async waitForLog(pattern: RegExp, timeoutMs = 5_000): Promise<string> {
-    const re = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const log = await this.readLog();
-      const line = log.split('\n').find((l) => re.test(l));
-      if (line !== undefined) return line;
-      if (Date.now() > deadline) throw new Error(`no line matching ${pattern} in ${this.logFile} after ${timeoutMs} ms; last lines:\n${tail(log, 15)}`);
-      await sleep(20);
-    }
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string> {
+    return waitForLogLine(this.logFile, pattern, timeoutMs);
   }
 
   async binds(dn?: string): Promise<number> {
@@ -669,8 +507,7 @@ class SlapdInstance implements Slapd {
     return [
       `slapd did not start: ${reason}`,
       `config: ${this.configFile}`,
-      `--- last ${LOG_TAIL_LINES} lines of ${this.logFile} ---`,
-      tail(log, LOG_TAIL_LINES) || '(empty)',
+      ...logTailSection(this.logFile, log),
       `--- slaptest -u -f ${this.configFile} ---`,
       slaptest,
     ].join('\n');
@@ -698,19 +535,4 @@ function bindProbe(port: number, caPem: string | undefined, timeoutMs: number): 
     sock.once('error', (e) => finish(e));
     sock.once('close', () => finish(new Error('closed')));
   });
-}
-
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    const done = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    p.then(done, done);
-  });
-}
-
-function tail(text: string, lines: number): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
