@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { openSqliteStore, type NewBackend } from '@mailfront/store';
-import { startSlapd, type Slapd } from '@mailfront/testkit';
+import { newBackend, startSlapd, type Slapd } from '@mailfront/testkit';
 import { runCli, type CliIo } from '../src/program';
 
 let slapd: Slapd;
@@ -17,18 +17,7 @@ let configFile: string;
 const ALICE_PW = 'alice-ldap-secret';
 
 function backend(name: string, host: string): NewBackend {
-  return {
-    name,
-    host,
-    ports: { imap: 143, pop3: null, submission: null },
-    tls: 'none',
-    caFile: null,
-    insecure: false,
-    trusted: false,
-    login: 'passthrough',
-    masterUser: null,
-    masterPassword: null,
-  };
+  return newBackend({ name, host, ports: { imap: 143, pop3: null, submission: null } });
 }
 
 beforeAll(async () => {

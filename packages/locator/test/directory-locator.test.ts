@@ -3,24 +3,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createDirectoryLocator, createLocator, resolveDirectoryPlacement, type DirectoryLookup, type LocateResult } from '@mailfront/locator';
 import { openSqliteStore, type BackendRow, type NewBackend, type Store } from '@mailfront/store';
+import { newBackend } from '@mailfront/testkit';
 
 let dir: string;
 let store: Store;
 
 function backend(name: string, host: string, over: Partial<NewBackend> = {}): NewBackend {
-  return {
-    name,
-    host,
-    ports: { imap: 143, pop3: 110, submission: null },
-    tls: 'none',
-    caFile: null,
-    insecure: false,
-    trusted: false,
-    login: 'passthrough',
-    masterUser: null,
-    masterPassword: null,
-    ...over,
-  };
+  return newBackend({ name, host, ports: { imap: 143, pop3: 110, submission: null }, ...over });
 }
 
 beforeEach(async () => {

@@ -12,7 +12,7 @@ import {
   type Locator,
 } from '@mailfront/locator';
 import { openSqliteStore, type BackendPorts, type NewBackend, type Protocol, type Store } from '@mailfront/store';
-import { backendRow } from '@mailfront/testkit';
+import { backendRow, newBackend } from '@mailfront/testkit';
 
 let dir: string;
 let store: Store;
@@ -28,19 +28,7 @@ afterEach(async () => {
 });
 
 function backend(name: string, over: Partial<NewBackend> = {}, ports: Partial<BackendPorts> = {}): NewBackend {
-  return {
-    name,
-    host: `${name}.example.net`,
-    ports: { imap: 143, pop3: 110, submission: 587, ...ports },
-    tls: 'none',
-    caFile: null,
-    insecure: false,
-    trusted: false,
-    login: 'passthrough',
-    masterUser: null,
-    masterPassword: null,
-    ...over,
-  };
+  return newBackend({ name, host: `${name}.example.net`, ports: { imap: 143, pop3: 110, submission: 587, ...ports }, ...over });
 }
 
 /** A health view from a set of "backend/protocol" pairs that are down. */

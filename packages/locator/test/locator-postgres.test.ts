@@ -7,7 +7,7 @@ import { createLocator, rendezvousPick } from '@mailfront/locator';
 import type { LocateResult, Locator } from '@mailfront/locator';
 import { openPostgresStore } from '@mailfront/store';
 import type { NewBackend, Store } from '@mailfront/store';
-import { startPostgres, type Postgres } from '@mailfront/testkit';
+import { newBackend, startPostgres, type Postgres } from '@mailfront/testkit';
 
 let pg: Postgres;
 const opened: Store[] = [];
@@ -34,18 +34,7 @@ async function twoNodes(): Promise<[Store, Store]> {
 }
 
 function backend(name: string): NewBackend {
-  return {
-    name,
-    host: `${name}.example.net`,
-    ports: { imap: 143, pop3: 110, submission: 587 },
-    tls: 'starttls',
-    caFile: null,
-    insecure: false,
-    trusted: false,
-    login: 'passthrough',
-    masterUser: null,
-    masterPassword: null,
-  };
+  return newBackend({ name, host: `${name}.example.net`, ports: { imap: 143, pop3: 110, submission: 587 }, tls: 'starttls' });
 }
 
 function name(r: LocateResult): string {

@@ -5,6 +5,7 @@ import { createLocator, rendezvousPick } from '@mailfront/locator';
 import type { LocateResult } from '@mailfront/locator';
 import { openSqliteStore } from '@mailfront/store';
 import type { BackendPorts, NewBackend, Store } from '@mailfront/store';
+import { newBackend } from '@mailfront/testkit';
 
 let dir: string;
 const opened: Store[] = [];
@@ -27,19 +28,7 @@ function openStore(file = 'state.db'): Store {
 const ALL_PORTS: BackendPorts = { imap: 143, pop3: 110, submission: 587 };
 
 function backend(name: string, ports: Partial<BackendPorts> = {}, state: NewBackend['state'] = 'active'): NewBackend {
-  return {
-    name,
-    host: `${name}.example.net`,
-    ports: { ...ALL_PORTS, ...ports },
-    tls: 'starttls',
-    caFile: null,
-    insecure: false,
-    trusted: false,
-    login: 'passthrough',
-    masterUser: null,
-    masterPassword: null,
-    state,
-  };
+  return newBackend({ name, host: `${name}.example.net`, ports: { ...ALL_PORTS, ...ports }, tls: 'starttls', state });
 }
 
 async function withBackends(store: Store, ...names: string[]): Promise<void> {

@@ -4,7 +4,7 @@ import { hashPassword } from '@mailfront/auth';
 import { createLogger } from '@mailfront/proxy-core';
 import { openStoreFromConfig, startServer, validateConfig, type RunningServer } from '@mailfront/server';
 import type { NewBackend, Store } from '@mailfront/store';
-import { makeTempDir, type TempDir } from '@mailfront/testkit';
+import { makeTempDir, newBackend, type TempDir } from '@mailfront/testkit';
 
 export interface MailfrontUnderTest {
   server: RunningServer;
@@ -53,19 +53,7 @@ export async function startMailfront(opts: MailfrontOptions): Promise<MailfrontU
     { baseDir: dir.path },
   );
   const store = opts.store ?? (await openStoreFromConfig(config));
-  for (const b of opts.backends) {
-    await store.addBackend({
-      ports: { imap: null, pop3: null, submission: null },
-      tls: 'none',
-      caFile: null,
-      insecure: false,
-      trusted: false,
-      login: 'passthrough',
-      masterUser: null,
-      masterPassword: null,
-      ...b,
-    });
-  }
+  for (const b of opts.backends) await store.addBackend(newBackend(b));
   for (const u of opts.users) {
     await store.addUser(u.name, await hashPassword(u.password));
     if (u.backend) await store.setPlacement(u.name, u.backend, 'assigned');

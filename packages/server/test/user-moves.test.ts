@@ -5,6 +5,7 @@
 import { SessionRegistry, type LoginEvent, type SessionInfo } from '@mailfront/proxy-core';
 import { createLocator, type Locator } from '@mailfront/locator';
 import { openSqliteStore, type Store } from '@mailfront/store';
+import { newBackend } from '@mailfront/testkit';
 import { Kicker } from '../src/kick';
 import { MoveError, UserMoves } from '../src/user-moves';
 
@@ -14,18 +15,7 @@ let registry: SessionRegistry;
 let kicked: string[];
 
 function backend(name: string) {
-  return {
-    name,
-    host: '127.0.0.1',
-    ports: { imap: 143, pop3: null, submission: null },
-    tls: 'none' as const,
-    caFile: null,
-    insecure: false,
-    trusted: false,
-    login: 'passthrough' as const,
-    masterUser: null,
-    masterPassword: null,
-  };
+  return newBackend({ name, host: '127.0.0.1', ports: { imap: 143, pop3: null, submission: null } });
 }
 
 /** A live session of `user`; kicking it removes it from the registry (a tick later, as a relay does). */

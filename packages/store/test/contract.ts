@@ -10,6 +10,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as path from 'node:path';
 import { StoreError } from '@mailfront/store';
 import type { NewBackend, Store } from '@mailfront/store';
+import { newBackend } from '@mailfront/testkit';
 
 export interface LockHolder {
   /** Commits the lock holder's transaction; resolves once it is released. */
@@ -44,19 +45,7 @@ export interface StoreHarness {
 }
 
 export function backend(name: string, over: Partial<NewBackend> = {}): NewBackend {
-  return {
-    name,
-    host: `${name}.example.net`,
-    ports: { imap: 143, pop3: 110, submission: 587 },
-    tls: 'starttls',
-    caFile: null,
-    insecure: false,
-    trusted: false,
-    login: 'passthrough',
-    masterUser: null,
-    masterPassword: null,
-    ...over,
-  };
+  return newBackend({ name, host: `${name}.example.net`, ports: { imap: 143, pop3: 110, submission: 587 }, tls: 'starttls', ...over });
 }
 
 export async function expectStoreError(p: Promise<unknown>, code: StoreError['code']): Promise<StoreError> {

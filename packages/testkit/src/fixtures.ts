@@ -1,8 +1,8 @@
 import type { BackendLoginContext, BackendProtocol, BackendStep } from '@mailfront/proxy-core';
-import type { BackendRow } from '@mailfront/store';
+import type { BackendRow, NewBackend } from '@mailfront/store';
 
-/** A backend row with harmless defaults: plaintext, untrusted, passthrough, no ports, no standby, no PROXY header. */
-export function backendRow(over: Partial<BackendRow> = {}): BackendRow {
+/** What addBackend takes, with harmless defaults: plaintext, untrusted, passthrough, no ports (state, standby, PROXY header left to addBackend). */
+export function newBackend(over: Partial<NewBackend> = {}): NewBackend {
   return {
     name: 'b1',
     host: '127.0.0.1',
@@ -14,12 +14,13 @@ export function backendRow(over: Partial<BackendRow> = {}): BackendRow {
     login: 'passthrough',
     masterUser: null,
     masterPassword: null,
-    state: 'active',
-    standby: null,
-    proxyProtocol: false,
-    createdAt: '',
     ...over,
   };
+}
+
+/** A backend row with the defaults of newBackend(): active, no standby, no PROXY header. */
+export function backendRow(over: Partial<BackendRow> = {}): BackendRow {
+  return { ...newBackend(), state: 'active', standby: null, proxyProtocol: false, createdAt: '', ...over };
 }
 
 /** A backend login context for alice/secret on `backendRow(backend)`. */

@@ -20,4 +20,4 @@ export {
 } from './imap-client';
 export { runPython, type PythonOptions, type PythonResult } from './python';
 export { startSmtpSink, type SmtpSink, type SinkMessage } from './smtp-sink';
-export { backendRow, loginContext, runBackendMachine } from './fixtures';
+export { backendRow, loginContext, newBackend, runBackendMachine } from './fixtures';
