@@ -1,7 +1,7 @@
-import { StepSession, type ByeReason, type LoginOutcome, type SessionEnv } from '@mailfront/proxy-core';
+import { StepSession, type LoginOutcome, type SessionEnv } from '@mailfront/proxy-core';
 import type { ImapLimits } from './limits';
 import { ImapParser } from './parser';
-import { replies } from './replies';
+import { byeReplies } from './replies';
 import { greet, onCommand, onInvalid, onLiteral, onLoginDone, onSaslLine, type ImapSessionState, type Transition } from './session';
 
 /** Glue between the parser and the pure session transitions (the queue lives in StepSession). */
@@ -10,7 +10,7 @@ export class ImapClientSession extends StepSession<ImapSessionState, ImapParser>
     private readonly env: SessionEnv,
     private readonly limits: ImapLimits,
   ) {
-    super({ at: 'greeting' }, new ImapParser(limits));
+    super({ at: 'greeting' }, new ImapParser(limits), byeReplies);
   }
 
   protected newParser(): ImapParser {
@@ -47,22 +47,5 @@ export class ImapClientSession extends StepSession<ImapSessionState, ImapParser>
   protected stateAfterTls(): ImapSessionState {
     // RFC 9051 §6.2.1: the client must ask for CAPABILITY again; nothing else was learned.
     return { at: 'command' };
-  }
-
-  bye(reason: ByeReason): string {
-    switch (reason) {
-      case 'timeout':
-        return replies.byeTimeout;
-      case 'shutdown':
-        return replies.byeShutdown;
-      case 'too-many-errors':
-        return replies.byeTooManyErrors;
-      case 'kicked':
-        return replies.byeKicked;
-      case 'internal':
-        return replies.byeInternal;
-      case 'overloaded':
-        return replies.byeOverloaded;
-    }
   }
 }

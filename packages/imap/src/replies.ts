@@ -1,3 +1,5 @@
+import type { ByeReplies } from '@mailfront/proxy-core';
+
 /**
  * Every client-visible string of the IMAP listener. None of them echoes what
  * a client sent, except the tag where IMAP requires it (ALPACA reflection).
@@ -32,13 +34,17 @@ export const replies = {
   missingCommand: (tag: string) => `${tag} BAD Missing command.\r\n`,
   byeLineTooLong: '* BYE Input line too long.\r\n',
   byeLiteralTooLarge: '* BYE Literal too large.\r\n',
-  byeTimeout: '* BYE Disconnected for inactivity.\r\n',
-  byeShutdown: '* BYE Server shutting down.\r\n',
-  byeTooManyErrors: '* BYE Too many invalid commands.\r\n',
-  byeInternal: '* BYE Internal error, please try again later.\r\n',
-  byeKicked: '* BYE Disconnected by administrator.\r\n',
-  byeOverloaded: '* BYE [UNAVAILABLE] Too many connections, please try again later.\r\n',
 } as const;
+
+/** When the core ends a session on its own: an untagged BYE, then the connection closes. */
+export const byeReplies: ByeReplies = {
+  timeout: '* BYE Disconnected for inactivity.\r\n',
+  shutdown: '* BYE Server shutting down.\r\n',
+  'too-many-errors': '* BYE Too many invalid commands.\r\n',
+  internal: '* BYE Internal error, please try again later.\r\n',
+  kicked: '* BYE Disconnected by administrator.\r\n',
+  overloaded: '* BYE [UNAVAILABLE] Too many connections, please try again later.\r\n',
+};
 
 /**
  * A tag is echoed in an error only when it looks like one a real client uses;

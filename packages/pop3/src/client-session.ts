@@ -1,7 +1,7 @@
-import { StepSession, type ByeReason, type LoginOutcome, type SessionEnv } from '@mailfront/proxy-core';
+import { StepSession, type LoginOutcome, type SessionEnv } from '@mailfront/proxy-core';
 import type { Pop3Limits } from './limits';
 import { Pop3Parser } from './parser';
-import { replies } from './replies';
+import { byeReplies } from './replies';
 import { greet, onCommand, onInvalid, onLoginDone, onSaslLine, type Pop3SessionState, type Transition } from './session';
 
 /** Glue between the parser and the pure session transitions (the queue lives in StepSession). */
@@ -10,7 +10,7 @@ export class Pop3ClientSession extends StepSession<Pop3SessionState, Pop3Parser>
     private readonly env: SessionEnv,
     private readonly limits: Pop3Limits,
   ) {
-    super({ at: 'greeting' }, new Pop3Parser(limits));
+    super({ at: 'greeting' }, new Pop3Parser(limits), byeReplies);
   }
 
   protected newParser(): Pop3Parser {
@@ -40,23 +40,5 @@ export class Pop3ClientSession extends StepSession<Pop3SessionState, Pop3Parser>
   protected stateAfterTls(): Pop3SessionState {
     // RFC 2595 §4: a USER given before STLS is forgotten with the plaintext.
     return { at: 'command', user: null };
-  }
-
-  bye(reason: ByeReason): string {
-    // POP3 has no untagged BYE: an -ERR line, then the connection closes.
-    switch (reason) {
-      case 'timeout':
-        return replies.byeTimeout;
-      case 'shutdown':
-        return replies.byeShutdown;
-      case 'too-many-errors':
-        return replies.byeTooManyErrors;
-      case 'kicked':
-        return replies.byeKicked;
-      case 'internal':
-        return replies.byeInternal;
-      case 'overloaded':
-        return replies.byeOverloaded;
-    }
   }
 }

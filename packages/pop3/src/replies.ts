@@ -1,3 +1,5 @@
+import type { ByeReplies } from '@mailfront/proxy-core';
+
 /**
  * Every client-visible string of the POP3 listener. None of them echoes what
  * a client sent (ALPACA reflection: an HTTP request sent to this port gets
@@ -30,10 +32,14 @@ export const replies = {
   nul: '-ERR NUL is not allowed in a command.\r\n',
   lineTooLong: '-ERR Input line too long.\r\n',
   loggedIn: '+OK Logged in.\r\n',
-  byeTimeout: '-ERR Disconnected for inactivity.\r\n',
-  byeShutdown: '-ERR Server shutting down.\r\n',
-  byeTooManyErrors: '-ERR Too many invalid commands.\r\n',
-  byeInternal: '-ERR [SYS/TEMP] Internal error, please try again later.\r\n',
-  byeKicked: '-ERR Disconnected by administrator.\r\n',
-  byeOverloaded: '-ERR [SYS/TEMP] Too many connections, please try again later.\r\n',
 } as const;
+
+/** When the core ends a session on its own. POP3 has no untagged BYE: an -ERR line, then the connection closes. */
+export const byeReplies: ByeReplies = {
+  timeout: '-ERR Disconnected for inactivity.\r\n',
+  shutdown: '-ERR Server shutting down.\r\n',
+  'too-many-errors': '-ERR Too many invalid commands.\r\n',
+  internal: '-ERR [SYS/TEMP] Internal error, please try again later.\r\n',
+  kicked: '-ERR Disconnected by administrator.\r\n',
+  overloaded: '-ERR [SYS/TEMP] Too many connections, please try again later.\r\n',
+};

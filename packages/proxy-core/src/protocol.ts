@@ -57,6 +57,9 @@ export type LoginOutcome =
 /** Why the core ends a session on its own; `overloaded`: refused at connect (connection limits). */
 export type ByeReason = 'timeout' | 'shutdown' | 'too-many-errors' | 'internal' | 'kicked' | 'overloaded';
 
+/** A protocol's goodbye for each ByeReason (each protocol's replies.ts); a reason left out is a type error. */
+export type ByeReplies = Readonly<Record<ByeReason, string>>;
+
 /**
  * One client connection's pre-login session. Implementations keep parsing
  * (parser.ts) apart from decisions (session.ts: pure transitions); this object

@@ -1,4 +1,4 @@
-import type { ByeReason, ClientSession, ClientStep, LoginOutcome } from './protocol';
+import type { ByeReason, ByeReplies, ClientSession, ClientStep, LoginOutcome } from './protocol';
 
 /** What a pure session transition returns: the next state and the steps to perform. */
 export interface Transition<S> {
@@ -18,21 +18,24 @@ export interface ResumableParser {
 /**
  * The glue every protocol's client session shares: a parser, a state, and a
  * queue of steps produced by pure transitions. A protocol supplies how to read
- * its next input in a state (`advance`), how a login ends, and which state
- * follows TLS. While a STARTTLS or a login is under way nothing more is read:
- * what the client sent after STARTTLS is discarded with the parser, what it
- * sent after its login command goes to the backend.
+ * its next input in a state (`advance`), how a login ends, which state
+ * follows TLS, and its goodbyes (a ByeReplies table from its replies.ts).
+ * While a STARTTLS or a login is under way nothing more is read: what the
+ * client sent after STARTTLS is discarded with the parser, what it sent after
+ * its login command goes to the backend.
  */
 export abstract class StepSession<S, P extends ResumableParser> implements ClientSession {
   protected state: S;
   protected parser: P;
   private readonly queue: ClientStep[] = [];
   private waitingFor: 'tls' | 'login' | null = null;
+  private readonly byeReplies: ByeReplies;
 
-  /** `parser` is the first parser; newParser() makes the one after TLS. */
-  protected constructor(initial: S, parser: P) {
+  /** `parser` is the first parser; newParser() makes the one after TLS. `byeReplies`: what bye() answers. */
+  protected constructor(initial: S, parser: P, byeReplies: ByeReplies) {
     this.state = initial;
     this.parser = parser;
+    this.byeReplies = byeReplies;
   }
 
   protected abstract newParser(): P;
@@ -41,7 +44,10 @@ export abstract class StepSession<S, P extends ResumableParser> implements Clien
   protected abstract onLoginOutcome(outcome: LoginOutcome): Transition<S>;
   /** The state after STARTTLS: everything learned before TLS is forgotten (RFC 3207 §4.2, RFC 2595 §3.1). */
   protected abstract stateAfterTls(): S;
-  abstract bye(reason: ByeReason): string;
+
+  bye(reason: ByeReason): string {
+    return this.byeReplies[reason];
+  }
 
   feed(chunk: Buffer): void {
     this.parser.push(chunk);

@@ -1,7 +1,7 @@
-import { StepSession, type ByeReason, type LoginOutcome, type SessionEnv } from '@mailfront/proxy-core';
+import { StepSession, type LoginOutcome, type SessionEnv } from '@mailfront/proxy-core';
 import type { SubmissionLimits } from './limits';
 import { SmtpParser } from './parser';
-import { replies } from './replies';
+import { byeReplies } from './replies';
 import { greet, onCommand, onInvalid, onLoginDone, onSaslLine, type SessionConfig, type SubmissionSessionState, type Transition } from './session';
 
 /** Glue between the parser and the pure session transitions (the queue lives in StepSession). */
@@ -11,7 +11,7 @@ export class SubmissionClientSession extends StepSession<SubmissionSessionState,
     private readonly cfg: SessionConfig,
     private readonly limits: SubmissionLimits,
   ) {
-    super({ at: 'greeting' }, new SmtpParser(limits));
+    super({ at: 'greeting' }, new SmtpParser(limits), byeReplies(cfg.hostname));
   }
 
   protected newParser(): SmtpParser {
@@ -44,23 +44,5 @@ export class SubmissionClientSession extends StepSession<SubmissionSessionState,
   protected stateAfterTls(): SubmissionSessionState {
     // RFC 3207 §4.2: everything learned from the plaintext, the EHLO included, is forgotten.
     return { at: 'command', helo: null };
-  }
-
-  bye(reason: ByeReason): string {
-    const host = this.cfg.hostname;
-    switch (reason) {
-      case 'timeout':
-        return replies.byeTimeout(host);
-      case 'shutdown':
-        return replies.byeShutdown(host);
-      case 'too-many-errors':
-        return replies.byeTooManyErrors(host);
-      case 'kicked':
-        return replies.byeKicked(host);
-      case 'internal':
-        return replies.byeInternal(host);
-      case 'overloaded':
-        return replies.byeOverloaded(host);
-    }
   }
 }

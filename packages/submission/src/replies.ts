@@ -1,3 +1,5 @@
+import type { ByeReplies } from '@mailfront/proxy-core';
+
 /**
  * Every client-visible string of the submission listener (RFC 5321 reply
  * codes, RFC 3463 enhanced status codes). None echoes what a client sent:
@@ -37,10 +39,16 @@ export const replies = {
   lineTooLong: '500 5.5.0 Line too long\r\n',
   /** RFC 4954 §4: an authentication line longer than the server's buffer fails with 500 5.5.6. */
   authLineTooLong: '500 5.5.6 Authentication exchange line is too long\r\n',
-  byeTimeout: (host: string) => `421 4.4.2 ${host} Timeout, closing connection\r\n`,
-  byeShutdown: (host: string) => `421 4.3.2 ${host} Server shutting down\r\n`,
-  byeTooManyErrors: (host: string) => `421 4.7.0 ${host} Too many errors, closing connection\r\n`,
-  byeInternal: (host: string) => `421 4.3.0 ${host} Internal error, please try again later\r\n`,
-  byeKicked: (host: string) => `421 4.3.2 ${host} Disconnected by administrator\r\n`,
-  byeOverloaded: (host: string) => `421 4.7.0 ${host} Too many connections, try again later\r\n`,
 } as const;
+
+/** When the core ends a session on its own: a 421 naming our host (RFC 5321 §3.8), then the connection closes. */
+export function byeReplies(host: string): ByeReplies {
+  return {
+    timeout: `421 4.4.2 ${host} Timeout, closing connection\r\n`,
+    shutdown: `421 4.3.2 ${host} Server shutting down\r\n`,
+    'too-many-errors': `421 4.7.0 ${host} Too many errors, closing connection\r\n`,
+    internal: `421 4.3.0 ${host} Internal error, please try again later\r\n`,
+    kicked: `421 4.3.2 ${host} Disconnected by administrator\r\n`,
+    overloaded: `421 4.7.0 ${host} Too many connections, try again later\r\n`,
+  };
+}
