@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import { BlockList, isIPv6 } from 'node:net';
 import * as path from 'node:path';
@@ -235,6 +236,8 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
   for (const b of bound) log.info({ protocol: b.protocol, host: b.host, port: b.port, tls: b.tls }, 'listening');
   log.info({ store: store.kind, cert: cert.source }, 'mailfront started');
   const startChecks = new AbortController();
+  // One listener per backend checked at start: many backends are not a leak.
+  setMaxListeners(0, startChecks.signal);
   const checking = config.listeners.some((l) => l.protocol === 'submission')
     ? checkSubmissionAtStart(config, store, log, startChecks.signal)
     : Promise.resolve();
