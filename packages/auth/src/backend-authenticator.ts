@@ -1,5 +1,5 @@
 import type { AuthRequest, AuthResult, Authenticator } from './types';
-import { canonicalUserName } from './user-name';
+import { loginUser } from './user-name';
 
 /**
  * Auth source `backend`: mailfront checks no password. It accepts any
@@ -15,22 +15,10 @@ import { canonicalUserName } from './user-name';
 export function createBackendAuthenticator(): Authenticator {
   return {
     authenticate(req: AuthRequest): Promise<AuthResult> {
-      let user: string;
-      try {
-        user = canonicalUserName(req.user);
-      } catch (err) {
-        return Promise.resolve({ ok: false, kind: 'auth-failed', reason: `invalid user name: ${(err as Error).message}` });
-      }
       // A passthrough login carries no authzid: acting as someone else cannot be passed on.
-      if (req.authzid !== undefined && req.authzid !== '') {
-        let authz: string | undefined;
-        try {
-          authz = canonicalUserName(req.authzid);
-        } catch {
-          authz = undefined;
-        }
-        if (authz !== user) return Promise.resolve({ ok: false, kind: 'auth-failed', reason: 'authzid not allowed' });
-      }
+      const who = loginUser(req);
+      if (!who.ok) return Promise.resolve(who);
+      const user = who.user;
       if (req.password === '') return Promise.resolve({ ok: false, kind: 'auth-failed', reason: 'empty password' });
       return Promise.resolve({ ok: true, user, cached: false, verified: false });
     },

@@ -1,7 +1,7 @@
 import type { LdapCheck, LdapDirectory } from './ldap-directory';
 import { SuccessCache } from './success-cache';
 import type { AuthRequest, AuthResult, Authenticator } from './types';
-import { canonicalUserName } from './user-name';
+import { loginUser } from './user-name';
 
 export interface LdapAuthenticatorOptions {
   /** See SuccessCacheOptions.ttlMs. Default 60 000; 0 disables the cache. */
@@ -33,23 +33,9 @@ export function createLdapAuthenticator(directory: LdapDirectory, opts: LdapAuth
   const cache = new SuccessCache({ ttlMs: opts.cacheTtlMs, maxEntries: opts.cacheMaxEntries, now: opts.now });
 
   async function authenticate(req: AuthRequest): Promise<AuthResult> {
-    let login: string;
-    try {
-      login = canonicalUserName(req.user);
-    } catch (err) {
-      return failed(`invalid user name: ${(err as Error).message}`);
-    }
-    if (req.authzid !== undefined && req.authzid !== '') {
-      // RFC 4616 §2: acting as another identity needs a proxy right; the
-      // directory grants none here.
-      let authz: string | undefined;
-      try {
-        authz = canonicalUserName(req.authzid);
-      } catch {
-        authz = undefined;
-      }
-      if (authz !== login) return failed('authzid not allowed');
-    }
+    const who = loginUser(req);
+    if (!who.ok) return who;
+    const login = who.user;
     if (req.password === '') return failed('empty password');
 
     const cached = cache.lookup(login, req.password);

@@ -3,7 +3,7 @@ import { AuthError } from './errors';
 import { dummyHash, verifyPassword } from './password-hash';
 import { SuccessCache } from './success-cache';
 import type { AuthRequest, AuthResult, Authenticator } from './types';
-import { canonicalUserName } from './user-name';
+import { canonicalUserName, loginUser } from './user-name';
 
 export interface StoreAuthenticatorOptions {
   /** See SuccessCacheOptions.ttlMs. Default 60 000; 0 disables the cache. */
@@ -37,24 +37,9 @@ export function createStoreAuthenticator(store: Store, opts: StoreAuthenticatorO
   dummyHash().catch(() => undefined);
 
   async function authenticate(req: AuthRequest): Promise<AuthResult> {
-    let user: string;
-    try {
-      user = canonicalUserName(req.user);
-    } catch (err) {
-      // Nothing to hide by timing here: such a name can never exist.
-      return failed(`invalid user name: ${(err as Error).message}`);
-    }
-    if (req.authzid !== undefined && req.authzid !== '') {
-      // RFC 4616 §2: acting as another identity needs a proxy right, and
-      // this authenticator grants none.
-      let authz: string | undefined;
-      try {
-        authz = canonicalUserName(req.authzid);
-      } catch {
-        authz = undefined;
-      }
-      if (authz !== user) return failed('authzid not allowed');
-    }
+    const who = loginUser(req);
+    if (!who.ok) return who;
+    const user = who.user;
 
     const cached = cache.lookup(user, req.password);
     if (cached !== undefined) return { ok: true, user: cached, cached: true };

@@ -1,4 +1,5 @@
 import { AuthError } from './errors';
+import type { AuthRequest, AuthResult } from './types';
 
 /**
  * RFC 5321 §4.5.3.1 caps a local part at 64 octets and a domain at 255;
@@ -25,4 +26,30 @@ export function canonicalUserName(name: string): string {
     throw new AuthError('invalid-user-name', `user name is longer than ${MAX_USER_NAME_BYTES} bytes`);
   }
   return canonical;
+}
+
+/**
+ * Who `req` logs in as: the canonical form of its user name, or the
+ * 'auth-failed' result that ends it before any credential is looked at. An
+ * unusable name has nothing to hide by timing (it can never exist); an
+ * authzid naming someone else is refused, since acting as another identity
+ * needs a proxy right (RFC 4616 §2) and no authenticator here grants one.
+ */
+export function loginUser(req: AuthRequest): { ok: true; user: string } | Extract<AuthResult, { ok: false }> {
+  let user: string;
+  try {
+    user = canonicalUserName(req.user);
+  } catch (err) {
+    return { ok: false, kind: 'auth-failed', reason: `invalid user name: ${(err as Error).message}` };
+  }
+  if (req.authzid !== undefined && req.authzid !== '') {
+    let authz: string | undefined;
+    try {
+      authz = canonicalUserName(req.authzid);
+    } catch {
+      authz = undefined;
+    }
+    if (authz !== user) return { ok: false, kind: 'auth-failed', reason: 'authzid not allowed' };
+  }
+  return { ok: true, user };
 }
