@@ -12,7 +12,7 @@ import { DaemonProcess, DaemonStartError, logTailSection, readLogFile, SerialQue
 import { exitRegistry, makeDaemonTempDir, startSessionWatchdog, type DaemonKind } from './daemon-cleanup';
 import { rawConnect } from './imap-client';
 import { freePorts } from './ports';
-import { killAll, sessionMembers, sessionPids, signalQuietly, waitSessionGone } from './session-processes';
+import { killAll, killSession, sessionMembers, signalQuietly, waitSessionGone } from './session-processes';
 import { testTls } from './test-tls';
 
 const execFileAsync = promisify(execFile);
@@ -507,7 +507,7 @@ class DovecotInstance implements Dovecot {
     const pid = this.proc.lastPid;
     if (pid === undefined) return;
     if (this.proc.running) {
-      killAll([pid, ...sessionPids(pid, DOVECOT_EXE_PREFIXES)]);
+      killSession(pid, true, DOVECOT_EXE_PREFIXES);
       await settlesWithin(this.proc.exited, KILL_WAIT_MS);
       fs.rmSync(path.join(this.layout.runDir, 'master.pid'), { force: true });
     }
@@ -523,10 +523,7 @@ class DovecotInstance implements Dovecot {
   /** For the exit hook: synchronous SIGKILL of the master and its session. */
   killNow(): void {
     const pid = this.proc.lastPid;
-    if (pid === undefined) return;
-    // Once reaped, the master's PID may belong to someone else: only the session scan (by executable) is safe then.
-    const session = sessionPids(pid, DOVECOT_EXE_PREFIXES);
-    killAll(this.proc.running ? [pid, ...session] : session);
+    if (pid !== undefined) killSession(pid, this.proc.running, DOVECOT_EXE_PREFIXES);
   }
 
   readLog(): Promise<string> {

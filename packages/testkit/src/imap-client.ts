@@ -204,16 +204,21 @@ class LineClient implements RawClient {
       if (this.ended) throw new Error(`${what}: connection closed by peer; unread ${unread()}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`${what}: timed out after ${timeoutMs} ms; unread ${unread()}`);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, left);
-        this.waiters.add(done);
-      });
+      await this.nextArrival(left);
     }
+  }
+
+  /** Resolves at the next arrival, error or close, or after `ms`. */
+  private nextArrival(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
   }
 
   private takeLine(): Buffer | undefined {
@@ -288,15 +293,7 @@ class LineClient implements RawClient {
     while (!this.ended) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`waitForClose: still open after ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, left);
-        this.waiters.add(done);
-      });
+      await this.nextArrival(left);
     }
     return this.queue.take(this.queue.length);
   }

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { DaemonProcess, DaemonStartError, LOG_TAIL_LINES, logTailSection, readLogFile, SerialQueue, settlesWithin, sleep, startOnFreePorts, tail } from './daemon';
 import { exitRegistry, makeDaemonTempDir, processWide, startSessionWatchdog, type DaemonKind } from './daemon-cleanup';
-import { killAll, sessionPids, signalQuietly, waitSessionGone } from './session-processes';
+import { killSession, signalQuietly, waitSessionGone } from './session-processes';
 
 const execFileAsync = promisify(execFile);
 
@@ -365,7 +365,7 @@ class PostgresInstance implements Postgres {
     const pid = this.proc.lastPid;
     if (pid === undefined) return;
     if (this.proc.running) {
-      killAll([pid, ...sessionPids(pid, PG_EXE_PREFIXES)]);
+      killSession(pid, true, PG_EXE_PREFIXES);
       await settlesWithin(this.proc.exited, KILL_WAIT_MS);
     }
     await this.waitSessionGone(pid);
@@ -383,9 +383,7 @@ class PostgresInstance implements Postgres {
   /** For the exit hook: synchronous SIGKILL of the postmaster and its session. */
   killNow(): void {
     const pid = this.proc.lastPid;
-    if (pid === undefined) return;
-    const session = sessionPids(pid, PG_EXE_PREFIXES);
-    killAll(this.proc.running ? [pid, ...session] : session);
+    if (pid !== undefined) killSession(pid, this.proc.running, PG_EXE_PREFIXES);
   }
 
   readLog(): Promise<string> {

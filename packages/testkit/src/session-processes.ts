@@ -46,6 +46,16 @@ export function killAll(pids: number[]): void {
   for (const pid of pids) signalQuietly(pid, 'SIGKILL');
 }
 
+/**
+ * SIGKILL to the members of the session `leader` leads, and to the leader
+ * itself while it runs: once reaped, its PID may belong to someone else, and
+ * only the session scan (by executable) is safe.
+ */
+export function killSession(leader: number, leaderRunning: boolean, exePrefixes: readonly string[]): void {
+  const members = sessionPids(leader, exePrefixes);
+  killAll(leaderRunning ? [leader, ...members] : members);
+}
+
 /** Until nothing of session `sid` is left, SIGKILLing what is; throws naming `daemon` after `timeoutMs`. */
 export async function waitSessionGone(sid: number, exePrefixes: readonly string[], daemon: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
