@@ -277,6 +277,9 @@ const arbWordB64 = fc.constantFrom('alice', 'secret', 'jürgen', '').map((s) => 
  */
 const arbText = (min = 0, max = 24) => fc.string({ unit: 'binary', minLength: min, maxLength: max }).filter((s) => !/[\0\r\n]/.test(s));
 
+/** Credentials in an encoding that carries CR and LF (base64, literals, a whole line): anything but NUL. */
+const arbNoNul = (min, max) => fc.string({ unit: 'binary', minLength: min, maxLength: max }).filter((s) => !s.includes('\0'));
+
 /** Login outcomes the driver may report; `ok` ends the run with a relay. */
 function arbOutcomes(backendReply) {
   return fc.array(
@@ -530,6 +533,47 @@ const arbLatin1Line = fc.oneof(
   fc.uint8Array({ maxLength: 60 }).map((u) => Buffer.from(u).toString('latin1').replace(/\n/g, '')),
 );
 
+// ---------------------------------------------------------------------------
+// Shared by the protocols' properties
+
+/** For protocols that never wait in mid-line (POP3, SMTP): every LF-terminated line gets a step. */
+function checkEveryLineAnswered(record) {
+  for (const ctx of record) {
+    if (ctx.chunk[ctx.chunk.length - 1] === 0x0a && ctx.produced.length === 0) {
+      violated('answered', `no step for the line ${JSON.stringify(ctx.chunk.toString('latin1'))} (${ctx.phase})`);
+    }
+  }
+}
+
+/**
+ * A login round trip's input on `listener`: the session and what follows
+ * it; on STARTTLS these come inside TLS, after `early`, which the session
+ * must forget with the plaintext.
+ */
+function loginInput(listener, early, session, suffix) {
+  return listener === 'starttls'
+    ? { plain: early, tls: Buffer.concat([session, suffix]) }
+    : { plain: Buffer.concat([session, suffix]), tls: Buffer.alloc(0) };
+}
+
+/**
+ * What every login round trip asserts: one login step, carrying `expected`
+ * credentials; the run ends in relay; the backend gets exactly `suffix`,
+ * what followed the login. Returns the login step for the protocol's own checks.
+ */
+function checkLoginRoundTrip(run, command, expected, suffix) {
+  const logins = run.steps.filter((s) => s.do === 'login');
+  if (logins.length !== 1) violated('login round trip', `${logins.length} login steps for ${JSON.stringify(command)}: ${JSON.stringify(run.steps)}`);
+  const got = logins[0].credentials;
+  const norm = (x) => JSON.stringify({ user: x.user, password: x.password, authzid: x.authzid, mechanism: x.mechanism });
+  if (norm(got) !== norm(expected)) violated('login round trip', `sent ${norm(expected)}, login step carries ${norm(got)}`);
+  if (run.end !== 'relay') violated('login round trip', `ended with ${run.end}, not relay`);
+  if (!run.unconsumed.equals(Buffer.from(suffix))) {
+    violated('login round trip', `the backend would get ${JSON.stringify(run.unconsumed.toString('latin1'))}, not what followed the login`);
+  }
+  return logins[0];
+}
+
 module.exports = {
   fc,
   LISTENERS,
@@ -556,9 +600,13 @@ module.exports = {
   arbPlainB64,
   arbWordB64,
   arbText,
+  arbNoNul,
   arbOutcomes,
   clientProperties,
   arbBackendCtx,
   backendProperty,
   arbLatin1Line,
+  checkEveryLineAnswered,
+  loginInput,
+  checkLoginRoundTrip,
 };

@@ -191,16 +191,15 @@ function imapProperties(deps) {
     atomish.map((v) => ({ value: v, wire: v })),
     c.arbText(1, 24).map((v) => ({ value: v, wire: `"${Buffer.from(v, 'utf8').toString('latin1').replace(/[\\"]/g, (x) => `\\${x}`)}"` })),
     fc
-      .tuple(fc.string({ unit: 'binary', minLength: 1, maxLength: 24 }).filter((s) => !s.includes('\0')), fc.boolean())
+      .tuple(c.arbNoNul(1, 24), fc.boolean())
       .map(([v, plus]) => {
         const bytes = Buffer.from(v, 'utf8');
         return { value: v, wire: `{${bytes.length}${plus ? '+' : ''}}\r\n${bytes.toString('latin1')}` };
       }),
   );
-  const noNul = (min, max) => fc.string({ unit: 'binary', minLength: min, maxLength: max }).filter((s) => !s.includes('\0'));
   const arbLogin = fc.oneof(
     fc.record({ how: fc.constant('login'), user: arbLoginArg, password: arbLoginArg }),
-    fc.record({ how: fc.constantFrom('plain-ir', 'plain-continuation'), authzid: noNul(0, 12), user: noNul(1, 24), password: noNul(1, 24) }),
+    fc.record({ how: fc.constantFrom('plain-ir', 'plain-continuation'), authzid: c.arbNoNul(0, 12), user: c.arbNoNul(1, 24), password: c.arbNoNul(1, 24) }),
   );
   const arbPrelude = fc.array(fc.constantFrom('p1 CAPABILITY\r\n', 'p2 NOOP\r\n', 'p3 ID NIL\r\n', 'p4 ID ("name" "fuzz")\r\n', '\r\n'), { maxLength: 3 });
 
@@ -224,10 +223,7 @@ function imapProperties(deps) {
         expected = { user: login.user, password: login.password, authzid: login.authzid, mechanism: 'PLAIN' };
       }
       const session = latin1(prelude.join('') + command);
-      const input =
-        listener === 'starttls'
-          ? { plain: latin1(`s STARTTLS\r\n${tag} LOGIN early bird\r\n`), tls: Buffer.concat([session, suffix]) }
-          : { plain: Buffer.concat([session, suffix]), tls: Buffer.alloc(0) };
+      const input = c.loginInput(listener, latin1(`s STARTTLS\r\n${tag} LOGIN early bird\r\n`), session, suffix);
       const run = c.drive(
         (env) => imap.imapProtocol().createSession(env),
         listener,
@@ -235,17 +231,9 @@ function imapProperties(deps) {
         (b) => c.chunksByFractions(b, cuts),
         [{ ok: true, backendReply: [BACKEND_OK] }],
       );
-      const logins = run.steps.filter((s) => s.do === 'login');
-      if (logins.length !== 1) violated('login round trip', `${logins.length} login steps for ${JSON.stringify(command)}: ${JSON.stringify(run.steps)}`);
-      const got = logins[0].credentials;
-      const norm = (x) => JSON.stringify({ user: x.user, password: x.password, authzid: x.authzid, mechanism: x.mechanism });
-      if (norm(got) !== norm(expected)) violated('login round trip', `sent ${norm(expected)}, login step carries ${norm(got)}`);
-      if (run.end !== 'relay') violated('login round trip', `ended with ${run.end}, not relay`);
+      c.checkLoginRoundTrip(run, command, expected, suffix);
       const last = run.steps[run.steps.length - 2];
       if (last.do !== 'send' || last.text !== `${tag} ${BACKEND_OK}\r\n`) violated('login round trip', `final reply ${JSON.stringify(last)}`);
-      if (!run.unconsumed.equals(Buffer.from(suffix))) {
-        violated('login round trip', `the backend would get ${JSON.stringify(run.unconsumed.toString('latin1'))}, not what followed the login`);
-      }
     },
   );
 

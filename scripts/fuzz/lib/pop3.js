@@ -7,7 +7,7 @@
  * `deps`: { pop3, core } — @mailfront/pop3 and @mailfront/proxy-core.
  */
 const c = require('./common');
-const { fc, violated, latin1 } = c;
+const { fc, latin1 } = c;
 
 const BACKEND_OK = '+OK Logged in.';
 
@@ -65,15 +65,6 @@ function pop3Properties(deps) {
   }
   const sets = replySets();
 
-  /** POP3 never waits in mid-line: every LF-terminated line gets a step. */
-  function checkAnswered(record) {
-    for (const ctx of record) {
-      if (ctx.chunk[ctx.chunk.length - 1] === 0x0a && ctx.produced.length === 0) {
-        violated('answered', `no step for the line ${JSON.stringify(ctx.chunk.toString('latin1'))} (${ctx.phase})`);
-      }
-    }
-  }
-
   const client = c.clientProperties({
     create: (env, limits) => pop3.pop3Protocol(limitsOf(limits)).createSession(env),
     arbLimits,
@@ -86,14 +77,14 @@ function pop3Properties(deps) {
     backendReply: [BACKEND_OK],
     replySets: () => sets,
     tagOk: null,
-    checkAnswered,
+    // POP3 never waits in mid-line.
+    checkAnswered: c.checkEveryLineAnswered,
   });
 
   // USER/PASS take the rest of the line; AUTH PLAIN's payload may carry CR and LF, never NUL.
-  const noNul = (min, max) => fc.string({ unit: 'binary', minLength: min, maxLength: max }).filter((s) => !s.includes('\0'));
   const arbLogin = fc.oneof(
     fc.record({ how: fc.constant('user'), user: c.arbText(1, 24), password: c.arbText(1, 24), keywords: fc.constantFrom(['USER', 'PASS'], ['user', 'pass'], ['User', 'PaSs']) }),
-    fc.record({ how: fc.constantFrom('plain-ir', 'plain-continuation'), authzid: noNul(0, 12), user: noNul(1, 24), password: noNul(1, 24) }),
+    fc.record({ how: fc.constantFrom('plain-ir', 'plain-continuation'), authzid: c.arbNoNul(0, 12), user: c.arbNoNul(1, 24), password: c.arbNoNul(1, 24) }),
   );
   const arbPrelude = fc.array(fc.constantFrom('CAPA\r\n', 'AUTH\r\n', 'USER someone\r\n', 'PASS\r\n', 'NOOP\r\n'), { maxLength: 3 });
 
@@ -116,10 +107,7 @@ function pop3Properties(deps) {
         expected = { authzid: login.authzid, user: login.user, password: login.password, mechanism: 'PLAIN' };
       }
       const session = latin1(prelude.join('') + command);
-      const input =
-        listener === 'starttls'
-          ? { plain: latin1('STLS\r\nUSER early\r\nPASS bird\r\n'), tls: Buffer.concat([session, suffix]) }
-          : { plain: Buffer.concat([session, suffix]), tls: Buffer.alloc(0) };
+      const input = c.loginInput(listener, latin1('STLS\r\nUSER early\r\nPASS bird\r\n'), session, suffix);
       const run = c.drive(
         (env) => pop3.pop3Protocol().createSession(env),
         listener,
@@ -127,15 +115,7 @@ function pop3Properties(deps) {
         (b) => c.chunksByFractions(b, cuts),
         [{ ok: true, backendReply: [BACKEND_OK] }],
       );
-      const logins = run.steps.filter((s) => s.do === 'login');
-      if (logins.length !== 1) violated('login round trip', `${logins.length} login steps for ${JSON.stringify(command)}: ${JSON.stringify(run.steps)}`);
-      const got = logins[0].credentials;
-      const norm = (x) => JSON.stringify({ user: x.user, password: x.password, authzid: x.authzid, mechanism: x.mechanism });
-      if (norm(got) !== norm(expected)) violated('login round trip', `sent ${norm(expected)}, login step carries ${norm(got)}`);
-      if (run.end !== 'relay') violated('login round trip', `ended with ${run.end}, not relay`);
-      if (!run.unconsumed.equals(Buffer.from(suffix))) {
-        violated('login round trip', `the backend would get ${JSON.stringify(run.unconsumed.toString('latin1'))}, not what followed the login`);
-      }
+      c.checkLoginRoundTrip(run, command, expected, suffix);
     },
   );
 
