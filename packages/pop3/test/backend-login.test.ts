@@ -36,22 +36,14 @@ describe('POP3 backend login machine', () => {
     expect(steps).toHaveLength(CAPA_TLS.length + 2);
   });
 
-  test('trusted backend that announced [XCLIENT]: XCLIENT pipelined with the login (PIPELINING)', () => {
-    const steps = run(ctx({ forward }), [GREETING_TRUSTED, ...CAPA_TLS, '+OK Updated', LOGGED_IN]);
-    const login = steps[CAPA_TLS.length]!;
-    expect(login).toMatchObject({
-      send: `XCLIENT ADDR=203.0.113.9 PORT=50123 SESSION=sess TTL=5\r\nAUTH PLAIN ${b64('\0alice\0secret')}\r\n`,
-      sent: 'xclient+auth',
-    });
-    expect(last(steps)).toEqual({ done: true, reply: [LOGGED_IN] });
-  });
-
-  test('without PIPELINING, the login waits for XCLIENT’s +OK', () => {
-    const capa = CAPA_TLS.filter((l) => l !== 'PIPELINING');
-    const steps = run(ctx({ forward }), [GREETING_TRUSTED, ...capa, '+OK Updated', LOGGED_IN]);
-    expect(steps[capa.length]).toMatchObject({ send: 'XCLIENT ADDR=203.0.113.9 PORT=50123 SESSION=sess TTL=5\r\n', sent: 'xclient' });
-    expect(steps[capa.length + 1]).toMatchObject({ send: `AUTH PLAIN ${b64('\0alice\0secret')}\r\n`, sent: 'auth' });
-    expect(last(steps)).toMatchObject({ done: true });
+  test('trusted backend that announced [XCLIENT]: XCLIENT, then the login after its +OK, even with PIPELINING', () => {
+    // Dovecot 2.3 answers a login pipelined with XCLIENT ~30 ms late: never pipelined.
+    for (const capa of [CAPA_TLS, CAPA_TLS.filter((l) => l !== 'PIPELINING')]) {
+      const steps = run(ctx({ forward }), [GREETING_TRUSTED, ...capa, '+OK Updated', LOGGED_IN]);
+      expect(steps[capa.length]).toMatchObject({ send: 'XCLIENT ADDR=203.0.113.9 PORT=50123 SESSION=sess TTL=5\r\n', sent: 'xclient' });
+      expect(steps[capa.length + 1]).toMatchObject({ send: `AUTH PLAIN ${b64('\0alice\0secret')}\r\n`, sent: 'auth' });
+      expect(last(steps)).toEqual({ done: true, reply: [LOGGED_IN] });
+    }
   });
 
   test('XCLIENT is sent only when both sides agree: trusted backend and [XCLIENT] (or CAPA XCLIENT)', () => {
@@ -114,10 +106,11 @@ describe('POP3 backend login machine', () => {
     expect(sent(steps)).not.toContain('PASS');
   });
 
-  test('XCLIENT pipelined with USER, then PASS', () => {
+  test('XCLIENT, then USER after its +OK, then PASS', () => {
     const capa = CAPA_TLS.filter((l) => !l.startsWith('SASL'));
     const steps = run(ctx({ forward }), [GREETING_TRUSTED, ...capa, '+OK Updated', '+OK', LOGGED_IN]);
-    expect(steps[capa.length]).toMatchObject({ send: 'XCLIENT ADDR=203.0.113.9 PORT=50123 SESSION=sess TTL=5\r\nUSER alice\r\n', sent: 'xclient+user' });
+    expect(steps[capa.length]).toMatchObject({ send: 'XCLIENT ADDR=203.0.113.9 PORT=50123 SESSION=sess TTL=5\r\n', sent: 'xclient' });
+    expect(steps[capa.length + 1]).toMatchObject({ send: 'USER alice\r\n', sent: 'user' });
     expect(steps[capa.length + 2]).toMatchObject({ send: 'PASS secret\r\n' });
     expect(last(steps)).toMatchObject({ done: true });
   });
