@@ -1,148 +1,34 @@
 /**
  * The load client: a separate process (forked by run.mjs, commands over IPC)
  * so that its CPU is never counted as the proxy's. Raw net/tls sockets and a
- * minimal line reader: no IMAP library between the timer and the wire.
+ * minimal line reader (lib/conn.mjs): no mail library between the timer and
+ * the wire.
  *
- * A login is: connect, read the greeting, `a LOGIN user pass`, read the tagged
- * OK, `b LOGOUT`, read the tagged OK (latency stops here), end, wait for close.
+ * A login, IMAP: connect, read the greeting, `a LOGIN user pass`, read the
+ * tagged OK, `b LOGOUT`, read the tagged OK (latency stops here), end, wait
+ * for the close. POP3: connect, greeting, USER, PASS, QUIT, each waiting for
+ * its +OK (latency stops at QUIT's), end, wait for the close.
  */
-import * as net from 'node:net';
-import * as tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { Conn, imapLogin, percentile, pop3Login, smtpLogin, tlsInfo } from './lib/conn.mjs';
 
-const CONNECT_TIMEOUT_MS = 30_000;
-const FETCH_TIMEOUT_MS = 300_000;
 const FETCH_TAG = 'F9Z';
 const FETCH_DONE = new RegExp(`\\r\\n${FETCH_TAG} (OK|NO|BAD)[^\\r\\n]*\\r\\n$`);
 
-let tlsInfo;
-
-function connect({ host, port, tls: useTls }) {
-  const s = useTls ? tls.connect({ host, port, rejectUnauthorized: false }) : net.connect({ host, port });
-  // The client never adds a Nagle stall of its own; the proxy's are what we look for.
-  s.setNoDelay(true);
-  if (useTls && !tlsInfo) {
-    s.once('secureConnect', () => {
-      tlsInfo ??= { protocol: s.getProtocol(), cipher: s.getCipher()?.name, group: s.getEphemeralKeyInfo?.()?.name };
-    });
-  }
-  return s;
-}
-
-/** Lines of one connection, as promises; `bulk()` switches to counting raw bytes up to a tagged reply. */
-class Conn {
-  constructor(target) {
-    this.s = connect(target);
-    this.buf = '';
-    this.lines = [];
-    this.waiter = undefined;
-    this.failure = undefined;
-    this.closed = new Promise((resolve) => this.s.once('close', resolve));
-    this.s.on('data', (d) => this.onData(d));
-    this.s.on('error', (e) => this.fail(e));
-    this.s.on('close', () => this.fail(new Error(`connection closed (last: ${JSON.stringify(this.last ?? '')})`)));
-  }
-  onData(d) {
-    if (this.bulkState) return this.onBulk(d);
-    this.buf += d.toString('latin1');
-    let i;
-    while ((i = this.buf.indexOf('\r\n')) >= 0) {
-      const line = this.buf.slice(0, i);
-      this.buf = this.buf.slice(i + 2);
-      this.last = line;
-      this.lines.push(line);
-    }
-    this.wake();
-  }
-  fail(e) {
-    this.failure ??= e;
-    this.wake();
-  }
-  wake() {
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
-  }
-  /** Next line; rejects on error, close or timeout. */
-  async line(timeoutMs = CONNECT_TIMEOUT_MS) {
-    for (;;) {
-      if (this.lines.length) return this.lines.shift();
-      if (this.failure) throw this.failure;
-      await new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timeout waiting for a line (last: ${JSON.stringify(this.last ?? '')})`)), timeoutMs);
-        this.waiter = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
-  }
-  /** Lines until one starting with `prefix`; returns it. */
-  async until(prefix, timeoutMs) {
-    for (;;) {
-      const l = await this.line(timeoutMs);
-      if (l.startsWith(prefix)) return l;
-    }
-  }
-  async tagged(tag, timeoutMs) {
-    const l = await this.until(`${tag} `, timeoutMs);
-    if (!l.startsWith(`${tag} OK`)) throw new Error(`server said: ${l}`);
-    return l;
-  }
-  write(s) {
-    this.s.write(s);
-  }
-  /** Sends `command` and counts raw bytes until the tagged reply ends the stream. */
-  bulk(command) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('FETCH timed out')), FETCH_TIMEOUT_MS);
-      this.bulkState = { bytes: 0, tail: '', resolve, reject, timer };
-      const onClose = () => {
-        if (this.bulkState) {
-          clearTimeout(timer);
-          reject(new Error(`connection closed during FETCH after ${this.bulkState.bytes} bytes`));
-        }
-      };
-      this.s.once('close', onClose);
-      this.s.write(command);
-    });
-  }
-  onBulk(d) {
-    const b = this.bulkState;
-    b.bytes += d.length;
-    b.tail = (b.tail + d.subarray(Math.max(0, d.length - 256)).toString('latin1')).slice(-256);
-    const m = FETCH_DONE.exec(b.tail);
-    if (!m) return;
-    this.bulkState = undefined;
-    clearTimeout(b.timer);
-    if (m[1] !== 'OK') b.reject(new Error(`FETCH failed: ${b.tail.slice(b.tail.lastIndexOf(FETCH_TAG))}`));
-    else b.resolve(b.bytes);
-  }
-  async close() {
-    this.s.end();
-    const t = setTimeout(() => this.s.destroy(), 5_000);
-    await this.closed;
-    clearTimeout(t);
-  }
-}
-
-const quote = (s) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-
-async function login(c, user) {
-  const greeting = await c.line();
-  if (!greeting.startsWith('* OK')) throw new Error(`greeting: ${greeting}`);
-  c.write(`a LOGIN ${quote(user.name)} ${quote(user.password)}\r\n`);
-  await c.tagged('a');
-}
-
-async function oneLogin(target, user) {
+async function oneLogin(protocol, target, user) {
   const start = performance.now();
   const c = new Conn(target);
   try {
-    await login(c, user);
-    c.write('b LOGOUT\r\n');
-    await c.tagged('b');
+    if (protocol === 'pop3') {
+      await pop3Login(c, user);
+      c.write('QUIT\r\n');
+      await c.ok('QUIT');
+    } else {
+      await imapLogin(c, user);
+      c.write('b LOGOUT\r\n');
+      await c.tagged('b');
+    }
     const latencyMs = performance.now() - start;
     await c.close();
     return latencyMs;
@@ -152,12 +38,18 @@ async function oneLogin(target, user) {
   }
 }
 
-function percentile(sorted, p) {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+function latencySummary(lat) {
+  return {
+    p50: percentile(lat, 50),
+    p90: percentile(lat, 90),
+    p99: percentile(lat, 99),
+    max: lat[lat.length - 1],
+    mean: lat.reduce((a, b) => a + b, 0) / lat.length,
+  };
 }
 
-async function logins({ target, users, count, concurrency, offset = 0, maxMs = Infinity }) {
+/** `count` operations over `concurrency` workers, until done or `maxMs`; op(i) returns a latency in ms. */
+async function runConcurrent({ count, concurrency, maxMs = Infinity }, op) {
   let next = 0;
   const lat = [];
   const errors = [];
@@ -169,7 +61,7 @@ async function logins({ target, users, count, concurrency, offset = 0, maxMs = I
       while (next < count && performance.now() < deadline) {
         const i = next++;
         try {
-          lat.push(await oneLogin(target, users[(i + offset) % users.length]));
+          lat.push(await op(i));
         } catch (e) {
           errors.push(e.message);
         }
@@ -186,18 +78,16 @@ async function logins({ target, users, count, concurrency, offset = 0, maxMs = I
     errorSamples: [...new Set(errors)].slice(0, 3),
     elapsedMs,
     perSecond: (lat.length / elapsedMs) * 1000,
-    latencyMs: {
-      p50: percentile(lat, 50),
-      p90: percentile(lat, 90),
-      p99: percentile(lat, 99),
-      max: lat[lat.length - 1],
-      mean: lat.reduce((a, b) => a + b, 0) / lat.length,
-    },
+    latencyMs: latencySummary(lat),
     clientCpuMs: (cpu.user + cpu.system) / 1000,
     // Raw, so that rounds can be merged before taking percentiles.
     latenciesMs: lat.map((x) => Math.round(x * 1000) / 1000),
-    tls: target.tls ? tlsInfo : undefined,
   };
+}
+
+async function logins({ protocol = 'imap', target, users, count, concurrency, offset = 0, maxMs = Infinity }) {
+  const r = await runConcurrent({ count, concurrency, maxMs }, (i) => oneLogin(protocol, target, users[(i + offset) % users.length]));
+  return { ...r, tls: target.tls ? tlsInfo : undefined };
 }
 
 async function fetchBox({ target, user, iterations }) {
@@ -205,12 +95,16 @@ async function fetchBox({ target, user, iterations }) {
   for (let i = 0; i < iterations; i++) {
     const c = new Conn(target);
     try {
-      await login(c, user);
+      await imapLogin(c, user);
       c.write('s SELECT INBOX\r\n');
       const exists = Number((await c.until('* ')).match(/^\* (\d+) EXISTS/)?.[1] ?? NaN);
       await c.tagged('s');
       const t0 = performance.now();
-      const bytes = await c.bulk(`${FETCH_TAG} FETCH 1:* BODY.PEEK[]\r\n`);
+      const bytes = await c.bulk(`${FETCH_TAG} FETCH 1:* BODY.PEEK[]\r\n`, (tail) => {
+        const m = FETCH_DONE.exec(tail);
+        if (!m) return false;
+        return m[1] === 'OK' ? true : new Error(`FETCH failed: ${tail.slice(tail.lastIndexOf(FETCH_TAG))}`);
+      });
       const ms = performance.now() - t0;
       runs.push({ bytes, ms, mbPerS: bytes / 1e6 / (ms / 1000), messages: exists });
       c.write('z LOGOUT\r\n');
@@ -222,6 +116,85 @@ async function fetchBox({ target, user, iterations }) {
     }
   }
   return { runs };
+}
+
+/**
+ * POP3: log in, STAT, then RETR every message one after another, each timed
+ * from the command to the end of its final `.` line (RFC 1939 §3): a proxy
+ * that holds back the tail of a response (Nagle, no TCP_NODELAY) shows as
+ * a stall per message. Nothing is deleted; QUIT at the end.
+ */
+async function retrBox({ target, user }) {
+  const c = new Conn(target);
+  try {
+    await pop3Login(c, user);
+    c.write('STAT\r\n');
+    const stat = await c.ok('STAT');
+    const messages = Number(stat.split(' ')[1]);
+    const perMessageMs = [];
+    let bytes = 0;
+    for (let i = 1; i <= messages; i++) {
+      const t0 = performance.now();
+      bytes += await c.bulk(`RETR ${i}\r\n`, (tail, head) => {
+        if (head.startsWith('-ERR')) return tail.endsWith('\r\n') ? new Error(`RETR ${i}: ${head.split('\r\n')[0]}`) : false;
+        return tail.endsWith('\r\n.\r\n');
+      });
+      perMessageMs.push(performance.now() - t0);
+    }
+    const ms = perMessageMs.reduce((a, b) => a + b, 0);
+    c.write('QUIT\r\n');
+    await c.ok('QUIT');
+    await c.close();
+    const sorted = [...perMessageMs].sort((a, b) => a - b);
+    return { bytes, ms, mbPerS: bytes / 1e6 / (ms / 1000), messages, retrMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) } };
+  } catch (e) {
+    c.s.destroy();
+    throw e;
+  }
+}
+
+/** Message bodies by size: base64 text in 76-character lines, never a line starting with '.'. */
+const bodies = new Map();
+function messageOf(size, from, i) {
+  const head = `From: <${from}>\r\nTo: <sink@sink.test>\r\nSubject: bench ${i}\r\nMessage-ID: <${i}.${Date.now()}@bench.test>\r\nDate: ${new Date().toUTCString()}\r\n\r\n`;
+  if (!bodies.has(size)) bodies.set(size, Buffer.from(randomBytes(size).toString('base64').replace(/.{76}/g, '$&\r\n'), 'latin1'));
+  const body = bodies.get(size);
+  // `size` bytes in all, ending in CRLF, then the end-of-data line (RFC 5321 §4.1.1.4).
+  return Buffer.concat([Buffer.from(head, 'latin1'), body.subarray(0, size - head.length - 2), Buffer.from('\r\n.\r\n', 'latin1')]);
+}
+
+/**
+ * SMTP submission, one session per message as a mail client sends:
+ * connect, EHLO, AUTH PLAIN, MAIL FROM, RCPT TO, DATA, the message, QUIT.
+ * Latency from connect to the 250 after the message.
+ */
+async function oneSubmission(target, user, size, i) {
+  const start = performance.now();
+  const c = new Conn(target);
+  try {
+    await smtpLogin(c, user);
+    c.write(`MAIL FROM:<${user.name}>\r\n`);
+    await c.reply(250, 'MAIL');
+    c.write('RCPT TO:<sink@sink.test>\r\n');
+    await c.reply(250, 'RCPT');
+    c.write('DATA\r\n');
+    await c.reply(354, 'DATA');
+    c.write(messageOf(size, user.name, i));
+    await c.reply(250, 'end of data', 60_000);
+    const latencyMs = performance.now() - start;
+    c.write('QUIT\r\n');
+    await c.reply(221, 'QUIT');
+    await c.close();
+    return latencyMs;
+  } catch (e) {
+    c.s.destroy();
+    throw e;
+  }
+}
+
+async function submit({ target, users, count, concurrency, size, offset = 0 }) {
+  const r = await runConcurrent({ count, concurrency }, (i) => oneSubmission(target, users[(i + offset) % users.length], size, i));
+  return { ...r, size };
 }
 
 /** Sessions held open by `idle-open` until `idle-close`. */
@@ -237,7 +210,7 @@ async function idleOpen({ target, users, sessions, concurrency }) {
         const i = next++;
         const c = new Conn(target);
         try {
-          await login(c, users[i % users.length]);
+          await imapLogin(c, users[i % users.length]);
           c.write('x IDLE\r\n');
           await c.until('+ ');
           idle.push(c);
@@ -267,7 +240,7 @@ async function append({ target, user, count, size }) {
   const c = new Conn(target);
   const t0 = performance.now();
   try {
-    await login(c, user);
+    await imapLogin(c, user);
     const body = Buffer.from(randomBytes(size).toString('base64').replace(/.{76}/g, '$&\r\n'), 'latin1');
     for (let i = 0; i < count; i++) {
       const head = Buffer.from(
@@ -290,7 +263,7 @@ async function append({ target, user, count, size }) {
   return { messages: count, bytesEach: size, totalBytes: count * size, ms: performance.now() - t0 };
 }
 
-const handlers = { append, logins, fetch: fetchBox, 'idle-open': idleOpen, 'idle-close': idleClose };
+const handlers = { append, logins, fetch: fetchBox, retr: retrBox, submit, 'idle-open': idleOpen, 'idle-close': idleClose };
 
 process.on('message', async (m) => {
   try {

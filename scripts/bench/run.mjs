@@ -2,12 +2,13 @@
 /**
  * `pnpm bench`: mailfront against its anchors (shared ANCHORS.md), all in one
  * run on this machine, on loopback: direct Dovecot, mailfront, nginx's mail
- * proxy and a bare Node pipe. A benchmark, not a test: it asserts nothing and
- * never runs in CI. See docs/bench.md for what each figure means.
+ * proxy and a bare Node pipe, for IMAP, POP3 and SMTP submission. A
+ * benchmark, not a test: it asserts nothing and never runs in CI. See
+ * docs/bench.md for what each figure means.
  *
  *   node scripts/bench/run.mjs [--quick] [--only=direct,mailfront,nginx,pipe]
- *                              [--phase=logins,fetch,idle] [--no-build]
- *                              [--cpu-prof] [--heap-snapshot] [--node-args="…"]
+ *                              [--phase=logins,fetch,pop3-logins,retr,submission,idle]
+ *                              [--no-build] [--cpu-prof] [--heap-snapshot] [--node-args="…"]
  *
  * --cpu-prof runs mailfront under `node --cpu-prof` (profile written to
  * .bench/ when it stops); --heap-snapshot writes a heap snapshot of
@@ -16,7 +17,7 @@
  * --node-args passes options to mailfront's node (e.g. "--max-semi-space-size=1"),
  * to try a V8 or libuv setting without touching the code.
  */
-import { fork, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -26,6 +27,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { childrenOf, exeName, machineCpuMs, preciseCpuMs, pssKiB, rssKiB, sessionMembers, treeCpuMs } from './lib/proc.mjs';
+import { cleanup, cleanupOnSignals, forkHelper as forkScript, onCleanup, startDetached } from './lib/processes.mjs';
 import { printReport } from './lib/report.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -35,7 +37,10 @@ const require = createRequire(import.meta.url);
 const NGINX_BIN = '/usr/sbin/nginx';
 const NGINX_MAIL_MODULE = '/usr/lib/nginx/modules/ngx_mail_module.so';
 const ALL_TARGETS = ['direct', 'mailfront', 'nginx', 'pipe'];
-const ALL_PHASES = ['logins', 'fetch', 'idle'];
+/** In the order they run; idle last, since it restarts the proxies. */
+const ALL_PHASES = ['logins', 'fetch', 'pop3-logins', 'retr', 'submission', 'idle'];
+/** Greeting of each protocol, to know a listener is up. */
+const GREETINGS = { imap: /^\* OK/, pop3: /^\+OK/, submission: /^220 / };
 
 // ---------------------------------------------------------------------------
 // Options
@@ -78,12 +83,48 @@ const opts = parseArgs(process.argv.slice(2));
  * Nagle stall per TLS login would otherwise take the run past its budget.
  */
 const N = opts.quick
-  ? { users: 200, loginRounds: 2, loginsC64: 1000, loginsC1: 100, c1MaxMs: 6_000, fetchRuns: 2, fetchMessages: 150, idleSessions: 300 }
-  : { users: 200, loginRounds: 3, loginsC64: 3000, loginsC1: 300, c1MaxMs: 15_000, fetchRuns: 5, fetchMessages: 150, idleSessions: 1000 };
+  ? {
+      users: 200,
+      loginRounds: 2,
+      loginsC64: 1000,
+      loginsC1: 100,
+      c1MaxMs: 6_000,
+      fetchRuns: 2,
+      fetchMessages: 150,
+      retrRuns: 2,
+      retrMessages: 64,
+      submitRounds: 2,
+      submitSmall: 200,
+      submitLarge: 60,
+      idleSessions: 300,
+    }
+  : {
+      users: 200,
+      loginRounds: 3,
+      loginsC64: 3000,
+      loginsC1: 300,
+      c1MaxMs: 15_000,
+      fetchRuns: 5,
+      fetchMessages: 150,
+      retrRuns: 5,
+      retrMessages: 64,
+      submitRounds: 3,
+      submitSmall: 600,
+      submitLarge: 240,
+      idleSessions: 1000,
+    };
 const CONCURRENCY = 64;
 const IDLE_OPEN_CONCURRENCY = 32;
 /** 1 MiB messages: 150 of them are the 157 MB of ANCHORS. */
 const MESSAGE_BYTES = 1 << 20;
+/** POP3 RETR: messages of 2 MiB, as in ANCHORS (Dovecot 572 MB/s, nginx 64 MB/s). */
+const RETR_MESSAGE_BYTES = 2 << 20;
+/** Submission: C=8 clients, messages of 10 KiB and 1 MiB, one session per message. */
+const SUBMIT_CONCURRENCY = 8;
+const SUBMIT_SIZES = [
+  { label: '10 KiB', bytes: 10 << 10, count: () => N.submitSmall },
+  { label: '1 MiB', bytes: 1 << 20, count: () => N.submitLarge },
+];
 /** Let teardown of the last connections finish before CPU is read again. */
 const SETTLE_MS = 300;
 /** Time for RSS to settle after sessions were opened (lazy frees, GC). */
@@ -94,125 +135,41 @@ const IDLE_SETTLE_MS = 2_000;
  * processes and 5 000 clients per service: enough for 1 000 IDLE sessions (a
  * process each) plus stragglers.
  *
- * imap processes are reused (service_count; safe here because every user is
- * `nobody`): a fork+exec costs ~9 ms of CPU on these VMs (`/bin/true` in a
- * loop), which made each direct login cost ~25 ms of Dovecot CPU and capped
- * every target at ~50 logins/s, hiding the proxies behind the backend.
- * idle_kill ends spare processes 20 s after their last client: long enough
- * that one proxy's batch of IDLE sessions reuses the previous batch's
- * processes (1 000 forks take ~15 s here), short enough that the direct
- * batches, measured first, start from none and count new processes' PSS.
+ * imap, pop3 and submission processes are reused (service_count; safe here
+ * because every user is `nobody`): a fork+exec costs ~9 ms of CPU on these
+ * VMs (`/bin/true` in a loop), which made each direct login cost ~25 ms of
+ * Dovecot CPU and capped every target at ~50 logins/s, hiding the proxies
+ * behind the backend. idle_kill ends spare processes 20 s after their last
+ * client: long enough that one proxy's batch of IDLE sessions reuses the
+ * previous batch's processes (1 000 forks take ~15 s here), short enough
+ * that the direct batches, measured first, start from none and count new
+ * processes' PSS.
  */
-const DOVECOT_EXTRA_CONFIG = `service imap {
+const DOVECOT_EXTRA_CONFIG = ['imap', 'pop3', 'submission']
+  .map(
+    (service) => `service ${service} {
   service_count = 100000
   idle_kill = 20 secs
 }
-`;
+`,
+  )
+  .join('');
 
 // ---------------------------------------------------------------------------
 // Cleanup: nothing this script starts outlives it (Ctrl-C and errors too).
 
-const cleanups = [];
-let cleaning;
-function onCleanup(fn) {
-  cleanups.push(fn);
-}
-async function cleanup() {
-  cleaning ??= (async () => {
-    for (const fn of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch (e) {
-        console.error(`bench: cleanup: ${e.message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    console.error(`\nbench: ${sig}, stopping everything`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+cleanupOnSignals('bench');
 
-/** Process groups to SIGKILL if we exit without cleanup() having run. */
-const groups = new Set();
-process.on('exit', () => {
-  for (const pgid of groups) killGroup(pgid, 'SIGKILL');
-});
-
-function killGroup(pgid, signal) {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-/**
- * Ends a detached process group if this process dies without its exit hook
- * (SIGKILL): a detached shell that polls our PID, as the testkit does for Dovecot.
- */
-function watchdog(pgid) {
-  const script = `while kill -0 "$1" 2>/dev/null; do [ -d "/proc/$2" ] || exit 0; sleep 1; done
-kill -TERM -- "-$2" 2>/dev/null; sleep 2; kill -KILL -- "-$2" 2>/dev/null`;
-  const w = spawn('/bin/sh', ['-c', script, 'bench-watchdog', String(process.pid), String(pgid)], { detached: true, stdio: 'ignore' });
-  w.unref();
-}
-
-/** Starts a long-running process in its own group; stop() = SIGTERM, then SIGKILL after 5 s. */
-function startDetached(cmd, args, logFile, env = process.env) {
-  const fd = fs.openSync(logFile, 'a');
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env });
-  fs.closeSync(fd);
-  groups.add(child.pid);
-  watchdog(child.pid);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    killGroup(child.pid, 'SIGTERM');
-    const t = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(t);
-    // Anything of the group still there (an nginx worker whose master died).
-    killGroup(child.pid, 'SIGKILL');
-    groups.delete(child.pid);
-  };
-  onCleanup(stop);
-  return { pid: child.pid, child, exited, stop };
-}
-
-/** A forked Node helper that reports its ports over IPC and exits when we disconnect. */
-function forkHelper(script, args, logFile) {
-  const fd = fs.openSync(logFile, 'a');
-  const child = fork(path.join(HERE, script), args, { stdio: ['ignore', fd, fd, 'ipc'] });
-  fs.closeSync(fd);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const ready = new Promise((resolve, reject) => {
-    child.once('message', resolve);
-    child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before it was ready: see ${logFile}`)));
-  });
-  // The load client never reports ready; nobody may be waiting when a helper exits.
-  ready.catch(() => undefined);
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    await exited;
-  };
-  onCleanup(stop);
-  return { pid: child.pid, child, ready, stop };
-}
+/** A forked Node helper of this directory. */
+const forkHelper = (script, args, logFile) => forkScript(path.join(HERE, script), args, logFile);
 
 // ---------------------------------------------------------------------------
 // Small helpers
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Connects until the listener greets with `* OK`, for up to timeoutMs. */
-async function waitGreeting(port, useTls, timeoutMs = 15_000) {
+/** Connects until the listener greets as `protocol` does, for up to timeoutMs. */
+async function waitGreeting(port, useTls, protocol = 'imap', timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -231,14 +188,19 @@ async function waitGreeting(port, useTls, timeoutMs = 15_000) {
         s.on('error', reject);
         s.on('close', () => reject(new Error('closed')));
       });
-      if (line.startsWith('* OK')) return;
+      if (GREETINGS[protocol].test(line)) return;
       last = line;
     } catch (e) {
       last = e.message;
     }
     await sleep(50);
   }
-  throw new Error(`port ${port}${useTls ? ' (TLS)' : ''} did not greet: ${last}`);
+  throw new Error(`${protocol} port ${port}${useTls ? ' (TLS)' : ''} did not greet: ${last}`);
+}
+
+/** Every listener of `ports` ({imap:{plain,tls},…}) greets. */
+function waitAllGreetings(ports) {
+  return Promise.all(Object.entries(ports).flatMap(([protocol, p]) => [waitGreeting(p.plain, false, protocol), waitGreeting(p.tls, true, protocol)]));
 }
 
 function freePorts(n) {
@@ -306,10 +268,12 @@ function build() {
 // Targets. Each has ports {plain, tls}, cpuMs() of its own processes and
 // memKiB() for the idle-session figure.
 
-async function startDovecotTarget(users, dir) {
+async function startDovecotTarget(users, sinkPort) {
   const testkit = require(path.join(ROOT, 'packages/testkit/dist/index.js'));
   const dovecot = await testkit.startDovecot({
     users,
+    protocols: ['imap', 'pop3', 'submission'],
+    submissionRelay: { host: '127.0.0.1', port: sinkPort },
     extraConfig: DOVECOT_EXTRA_CONFIG,
     startTimeoutMs: 20_000,
   });
@@ -325,6 +289,11 @@ async function startDovecotTarget(users, dir) {
     pssKiB: () => members().reduce((a, p) => a + pssKiB(p), 0),
     logFile: dovecot.logFile,
   };
+}
+
+/** Dovecot's plain ports by protocol: where every proxy goes. */
+function backendPorts(dovecot) {
+  return { imap: dovecot.ports.imap, pop3: dovecot.ports.pop3, submission: dovecot.ports.submission };
 }
 
 /**
@@ -372,9 +341,14 @@ async function heapSnapshot(t, label) {
   log(`  heap snapshot: ${path.relative(ROOT, named)}`);
 }
 
-async function startMailfront(dir, dovecotPort, users) {
+async function startMailfront(dir, backend, users) {
   const bin = path.join(ROOT, 'packages/cli/dist/bin.js');
-  const [plain, secure] = await freePorts(2);
+  const free = await freePorts(6);
+  const ports = {
+    imap: { plain: free[0], tls: free[1] },
+    pop3: { plain: free[2], tls: free[3] },
+    submission: { plain: free[4], tls: free[5] },
+  };
   fs.mkdirSync(dir, { recursive: true });
   const dataDir = path.join(dir, 'var');
   // auth.cacheTtlMs: the default 60 s would expire in the middle of a run
@@ -386,29 +360,34 @@ async function startMailfront(dir, dovecotPort, users) {
   const prepConfig = path.join(dir, 'prepare.yaml');
   fs.writeFileSync(prepConfig, common);
   const job = path.join(dir, 'prepare.json');
-  fs.writeFileSync(job, JSON.stringify({ config: prepConfig, dir, dovecotPort, users }));
-  log(`mailfront: preparing its store with the CLI (backend add, ${users.length} × user add)`);
+  fs.writeFileSync(job, JSON.stringify({ config: prepConfig, dir, ports: backend, users }));
+  log(`mailfront: preparing its store with the CLI (backend add, user import of ${users.length})`);
   const r = spawnSync(process.execPath, [path.join(HERE, 'prepare-mailfront.mjs'), job], { stdio: 'inherit' });
   fs.rmSync(job);
   if (r.status !== 0) throw new Error('preparing mailfront failed');
   const config = path.join(dir, 'mailfront.yaml');
+  // STARTTLS is not measured: plaintext listeners that accept passwords, on loopback.
+  const listeners = Object.entries(ports)
+    .map(
+      ([protocol, p]) => `  - { protocol: ${protocol}, host: 127.0.0.1, port: ${p.plain}, tls: none, allowPlaintextAuth: true }
+  - { protocol: ${protocol}, host: 127.0.0.1, port: ${p.tls}, tls: implicit }
+`,
+    )
+    .join('');
   fs.writeFileSync(
     config,
     `${common}tls:
   cert: ${path.join(dir, 'tls', 'cert.pem')}
   key: ${path.join(dir, 'tls', 'key.pem')}
 ${connectionLimits()}listeners:
-  # STARTTLS is not measured: a plaintext listener that accepts passwords, on loopback.
-  - { protocol: imap, host: 127.0.0.1, port: ${plain}, tls: none, allowPlaintextAuth: true }
-  - { protocol: imap, host: 127.0.0.1, port: ${secure}, tls: implicit }
-`,
+${listeners}`,
   );
   const logFile = path.join(dir, 'mailfront.log');
   let p;
   const launch = async () => {
     p = startDetached(process.execPath, [...diagnosticArgs(), bin, '--config', config, 'serve'], logFile);
     await Promise.race([
-      Promise.all([waitGreeting(plain, false), waitGreeting(secure, true)]),
+      waitAllGreetings(ports),
       p.exited.then((code) => {
         throw new Error(`mailfront exited (${code}) at start: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
       }),
@@ -420,7 +399,8 @@ ${connectionLimits()}listeners:
     get pid() {
       return p.pid;
     },
-    ports: { plain, tls: secure },
+    ports,
+    logFile,
     cpuMs: () => preciseCpuMs(p.pid) ?? NaN,
     memKiB: () => rssKiB(p.pid),
     /** A fresh process on the same ports (the store and its users stay). */
@@ -433,14 +413,15 @@ ${connectionLimits()}listeners:
   };
 }
 
-async function startPipe(dir, dovecotPort, certFile, keyFile) {
+async function startPipe(dir, backend, certFile, keyFile) {
   let h;
   let ports;
   const launch = async () => {
-    const fixed = ports ? [String(ports.plain), String(ports.tls)] : [];
-    h = forkHelper('pipe.mjs', [String(dovecotPort), certFile, keyFile, ...fixed], path.join(dir, 'pipe.log'));
+    // The same ports again on a restart.
+    const specs = Object.entries(backend).map(([protocol, port]) => `${protocol}=${port}${ports ? `:${ports[protocol].plain}:${ports[protocol].tls}` : ''}`);
+    h = forkHelper('pipe.mjs', [certFile, keyFile, ...specs], path.join(dir, 'pipe.log'));
     ports = await h.ready;
-    await Promise.all([waitGreeting(ports.plain, false), waitGreeting(ports.tls, true)]);
+    await waitAllGreetings(ports);
   };
   await launch();
   return {
@@ -458,10 +439,32 @@ async function startPipe(dir, dovecotPort, certFile, keyFile) {
   };
 }
 
-async function startNginx(dir, dovecotPort, certFile, keyFile) {
-  const auth = forkHelper('auth-http.mjs', [String(dovecotPort)], path.join(dir, 'auth-http.log'));
+/**
+ * nginx's mail proxy for the three protocols. SMTP: nginx answers EHLO and
+ * AUTH itself, asks auth_http, then logs in to Dovecot's submission port
+ * with the client's credentials (`proxy_smtp_auth on`, nginx ≥ 1.19.4:
+ * Dovecot requires AUTH whatever XCLIENT says) after `XCLIENT ADDR=… LOGIN=…`
+ * (`xclient on`, the default: Dovecot trusts 127.0.0.0/8, so it logs the
+ * client's address, as mailfront makes it). smtp_capabilities are those
+ * mailfront offers by default; nginx's default offers nothing but AUTH.
+ */
+async function startNginx(dir, backend, certFile, keyFile) {
+  const auth = forkHelper('auth-http.mjs', [JSON.stringify({ imap: backend.imap, pop3: backend.pop3, smtp: backend.submission })], path.join(dir, 'auth-http.log'));
   const { port: authPort } = await auth.ready;
-  const [plain, secure] = await freePorts(2);
+  const free = await freePorts(6);
+  const ports = {
+    imap: { plain: free[0], tls: free[1] },
+    pop3: { plain: free[2], tls: free[3] },
+    submission: { plain: free[4], tls: free[5] },
+  };
+  const nginxProtocol = { imap: 'imap', pop3: 'pop3', submission: 'smtp' };
+  const servers = Object.entries(ports)
+    .map(
+      ([protocol, p]) => `  server { listen 127.0.0.1:${p.plain}; protocol ${nginxProtocol[protocol]}; }
+  server { listen 127.0.0.1:${p.tls} ssl; protocol ${nginxProtocol[protocol]}; }
+`,
+    )
+    .join('');
   const prefix = path.join(dir, 'nginx');
   fs.mkdirSync(prefix);
   const conf = path.join(prefix, 'nginx.conf');
@@ -481,11 +484,14 @@ mail {
   auth_http 127.0.0.1:${authPort}/auth;
   proxy on;
   imap_capabilities "IMAP4rev1" "SASL-IR" "LOGIN-REFERRALS" "ID" "ENABLE" "IDLE" "LITERAL+";
+  pop3_auth plain;
+  smtp_auth plain login;
+  smtp_capabilities "PIPELINING" "8BITMIME" "ENHANCEDSTATUSCODES" "SIZE";
+  proxy_smtp_auth on;
+  xclient on;
   ssl_certificate ${certFile};
   ssl_certificate_key ${keyFile};
-  server { listen 127.0.0.1:${plain}; protocol imap; }
-  server { listen 127.0.0.1:${secure} ssl; protocol imap; }
-}
+${servers}}
 `,
   );
   const test = spawnSync(NGINX_BIN, ['-t', '-p', prefix, '-c', conf, '-e', path.join(prefix, 'error.log')], { encoding: 'utf8' });
@@ -494,7 +500,7 @@ mail {
   const launch = async () => {
     p = startDetached(NGINX_BIN, ['-p', prefix, '-c', conf, '-e', path.join(prefix, 'error.log')], path.join(prefix, 'stdout.log'));
     await Promise.race([
-      Promise.all([waitGreeting(plain, false), waitGreeting(secure, true)]),
+      waitAllGreetings(ports),
       p.exited.then((code) => {
         throw new Error(`nginx exited (${code}) at start: ${fs.readFileSync(path.join(prefix, 'error.log'), 'utf8').slice(-2000)}`);
       }),
@@ -507,7 +513,7 @@ mail {
     get pid() {
       return p.pid;
     },
-    ports: { plain, tls: secure },
+    ports,
     /** Master and worker: both live as long as the run, so their threads' run time is exact. */
     cpuMs: () => tree().reduce((a, pid) => a + (preciseCpuMs(pid) ?? 0), 0),
     helperCpuMs: () => preciseCpuMs(auth.pid) ?? NaN,
@@ -563,39 +569,51 @@ async function measured(ctx, t, fn) {
   return { ...result, cpu };
 }
 
-const targetOf = (t, mode) => ({ host: '127.0.0.1', port: t.ports[mode], tls: mode === 'tls' });
+const targetOf = (t, mode, protocol = 'imap') => ({ host: '127.0.0.1', port: t.ports[protocol][mode], tls: mode === 'tls' });
 
-function logRound(r) {
-  if (r.errors) log(`  ${r.errors} failed logins: ${r.errorSamples.join(' | ')}`);
+function logRound(r, what = 'logins') {
+  if (r.errors) log(`  ${r.errors} failed ${what}: ${r.errorSamples.join(' | ')}`);
 }
 
-async function phaseLogins(ctx, results) {
+/** Logins of `protocol` (imap, pop3) into results[key]: a warm-up round, C=64 rounds, C=1 rounds, per mode. */
+async function phaseLogins(ctx, results, protocol, key) {
   const { targets, load, users } = ctx;
   const rounds = N.loginRounds;
+  const P = protocol === 'imap' ? '' : `${protocol} `;
   for (const mode of ['plain', 'tls']) {
-    const out = (results.logins[mode] = {});
+    const out = (results[key][mode] = {});
     for (const t of targets) {
       // Every user once: JIT, pools, and mailfront's auth cache filled (a miss each: scrypt).
-      log(`logins ${mode} → ${t.name}: warm-up, each user once`);
-      const warmup = await measured(ctx, t, () => load.call('logins', { target: targetOf(t, mode), users, count: users.length, concurrency: CONCURRENCY }));
+      log(`${P}logins ${mode} → ${t.name}: warm-up, each user once`);
+      const warmup = await measured(ctx, t, () =>
+        load.call('logins', { protocol, target: targetOf(t, mode, protocol), users, count: users.length, concurrency: CONCURRENCY }),
+      );
       logRound(warmup);
       out[t.name] = { warmup, c64: [], c1: [] };
     }
     for (let i = 0; i < rounds; i++) {
       for (const t of targets) {
         const r = await measured(ctx, t, () =>
-          load.call('logins', { target: targetOf(t, mode), users, count: Math.round(N.loginsC64 / rounds), concurrency: CONCURRENCY, offset: i * 13 }),
+          load.call('logins', {
+            protocol,
+            target: targetOf(t, mode, protocol),
+            users,
+            count: Math.round(N.loginsC64 / rounds),
+            concurrency: CONCURRENCY,
+            offset: i * 13,
+          }),
         );
         logRound(r);
         out[t.name].c64.push(r);
-        log(`logins ${mode} C=64 round ${i + 1}/${rounds} → ${t.name}: ${r.perSecond.toFixed(0)}/s${r.cpu.proxyMs === undefined ? '' : `, ${(r.cpu.proxyMs / r.ok).toFixed(3)} ms CPU/login`}`);
+        log(`${P}logins ${mode} C=64 round ${i + 1}/${rounds} → ${t.name}: ${r.perSecond.toFixed(0)}/s${r.cpu.proxyMs === undefined ? '' : `, ${(r.cpu.proxyMs / r.ok).toFixed(3)} ms CPU/login`}`);
       }
     }
     for (let i = 0; i < rounds; i++) {
       for (const t of targets) {
         const r = await measured(ctx, t, () =>
           load.call('logins', {
-            target: targetOf(t, mode),
+            protocol,
+            target: targetOf(t, mode, protocol),
             users,
             count: Math.round(N.loginsC1 / rounds),
             concurrency: 1,
@@ -605,7 +623,7 @@ async function phaseLogins(ctx, results) {
         );
         logRound(r);
         out[t.name].c1.push(r);
-        log(`logins ${mode} C=1 round ${i + 1}/${rounds} → ${t.name}: p50 ${r.latencyMs.p50.toFixed(2)} ms`);
+        log(`${P}logins ${mode} C=1 round ${i + 1}/${rounds} → ${t.name}: p50 ${r.latencyMs.p50.toFixed(2)} ms`);
       }
     }
   }
@@ -629,6 +647,91 @@ async function phaseFetch(ctx, bigbox, results) {
       }
     }
   }
+}
+
+/**
+ * POP3 RETR of `bigpop`'s 2 MiB messages, one after another, each timed to
+ * the end of its final `.` line. MB/s = bytes received ÷ the sum of the RETR
+ * times (login and QUIT excluded); a proxy that stalls the tail of each
+ * response (nginx: no TCP_NODELAY) loses that stall once per message.
+ */
+async function phaseRetr(ctx, bigpop, results) {
+  const { targets, load } = ctx;
+  for (const mode of ['plain', 'tls']) {
+    const out = (results.retr[mode] = {});
+    for (const t of targets) {
+      await load.call('retr', { target: targetOf(t, mode, 'pop3'), user: bigpop });
+      out[t.name] = { runs: [] };
+    }
+    for (let i = 0; i < N.retrRuns; i++) {
+      for (const t of targets) {
+        const r = await measured(ctx, t, () => load.call('retr', { target: targetOf(t, mode, 'pop3'), user: bigpop }));
+        out[t.name].runs.push(r);
+        const perMb = r.cpu.proxyMs === undefined ? '' : `, ${(r.cpu.proxyMs / (r.bytes / 1e6)).toFixed(3)} ms CPU/MB`;
+        log(`retr ${mode} run ${i + 1}/${N.retrRuns} → ${t.name}: ${r.mbPerS.toFixed(0)} MB/s, RETR p50 ${r.retrMs.p50.toFixed(1)} ms${perMb}`);
+      }
+    }
+  }
+}
+
+/**
+ * Submission at C=8, one session per message (connect, EHLO, AUTH PLAIN,
+ * MAIL, RCPT, DATA, QUIT: what a mail client does to send), 10 KiB and 1 MiB.
+ * Dovecot relays each message to the sink; the sink's count must grow by
+ * the messages accepted, or Dovecot did not relay them.
+ */
+async function phaseSubmission(ctx, results) {
+  const { targets, load, users, sink } = ctx;
+  const rounds = N.submitRounds;
+  for (const size of SUBMIT_SIZES) {
+    for (const mode of ['plain', 'tls']) {
+      const out = (results.submission[`${size.bytes}_${mode}`] = { size: size.bytes, label: size.label, mode, targets: {} });
+      for (const t of targets) {
+        // Small messages: every user once (mailfront's auth cache already knows them from the logins phases, or learns them here).
+        const count = size.bytes < 100_000 ? users.length : 2 * SUBMIT_CONCURRENCY;
+        const w = await load.call('submit', { target: targetOf(t, mode, 'submission'), users, count, concurrency: SUBMIT_CONCURRENCY, size: size.bytes });
+        logRound(w, 'submissions');
+        out.targets[t.name] = { warmup: w, rounds: [] };
+      }
+      for (let i = 0; i < rounds; i++) {
+        for (const t of targets) {
+          const before = await sink.count();
+          const r = await measured(ctx, t, () =>
+            load.call('submit', {
+              target: targetOf(t, mode, 'submission'),
+              users,
+              count: Math.round(size.count() / rounds),
+              concurrency: SUBMIT_CONCURRENCY,
+              size: size.bytes,
+              offset: i * 17,
+            }),
+          );
+          r.delivered = (await sink.count()) - before;
+          logRound(r, 'submissions');
+          out.targets[t.name].rounds.push(r);
+          const perMsg = r.cpu.proxyMs === undefined ? '' : `, ${(r.cpu.proxyMs / r.ok).toFixed(3)} ms CPU/message`;
+          log(`submission ${size.label} ${mode} round ${i + 1}/${rounds} → ${t.name}: ${r.perSecond.toFixed(1)} messages/s${perMsg}, ${r.delivered}/${r.ok} at the sink`);
+        }
+      }
+    }
+  }
+}
+
+/** The sink helper (sink.mjs): Dovecot's relay; count() = messages it has received so far. */
+async function startSink(dir) {
+  const h = forkHelper('sink.mjs', [], path.join(dir, 'sink.log'));
+  const { port } = await h.ready;
+  return {
+    port,
+    pid: h.pid,
+    cpuMs: () => preciseCpuMs(h.pid) ?? 0,
+    // Dovecot answers the client's end of data with the relay's own reply: a message accepted is already counted.
+    count: () =>
+      new Promise((resolve) => {
+        h.child.once('message', (m) => resolve(m.count));
+        h.child.send({ cmd: 'count' });
+      }),
+  };
 }
 
 async function waitMailProcesses(backend, max, timeoutMs = 90_000) {
@@ -730,11 +833,14 @@ async function main() {
     password: `pw-${i}-${tag}`,
   }));
   const bigbox = { name: 'bigbox@bench.test', password: `big-${tag}` };
-  const allUsers = [...users, bigbox];
+  const bigpop = { name: 'bigpop@bench.test', password: `pop-${tag}` };
+  const allUsers = [...users, bigbox, bigpop];
 
-  log('starting Dovecot');
-  const backend = await startDovecotTarget(allUsers, dir);
+  const sink = await startSink(dir);
+  log('starting Dovecot (imap, pop3, submission relaying to the sink)');
+  const backend = await startDovecotTarget(allUsers, sink.port);
   const { dovecot } = backend;
+  const toDovecot = backendPorts(dovecot);
   const load = startLoadClient(dir);
 
   const wanted = new Set(opts.only);
@@ -743,28 +849,39 @@ async function main() {
   if (wanted.has('direct')) {
     targets.push({
       name: 'direct',
-      ports: { plain: dovecot.ports.imap, tls: dovecot.ports.imaps },
+      ports: {
+        imap: { plain: dovecot.ports.imap, tls: dovecot.ports.imaps },
+        pop3: { plain: dovecot.ports.pop3, tls: dovecot.ports.pop3s },
+        submission: { plain: dovecot.ports.submission, tls: dovecot.ports.submissions },
+      },
       cpuMs: () => backend.cpuMs(),
     });
   }
   // mailfront always prepares the certificate the others use (RSA-2048, self-signed), even when not benched.
-  const mf = await startMailfront(path.join(dir, 'mf'), dovecot.ports.imap, allUsers);
+  const mf = await startMailfront(path.join(dir, 'mf'), toDovecot, allUsers);
   if (wanted.has('mailfront')) targets.push(mf);
   if (wanted.has('nginx')) {
     if (fs.existsSync(NGINX_BIN) && fs.existsSync(NGINX_MAIL_MODULE)) {
-      targets.push(await startNginx(dir, dovecot.ports.imap, mf.certFile, mf.keyFile));
+      targets.push(await startNginx(dir, toDovecot, mf.certFile, mf.keyFile));
     } else {
       notes.push(`nginx skipped: ${NGINX_BIN} or ${NGINX_MAIL_MODULE} not installed (apt-get install nginx-light libnginx-mod-mail)`);
       log(notes.at(-1));
     }
   }
-  if (wanted.has('pipe')) targets.push(await startPipe(dir, dovecot.ports.imap, mf.certFile, mf.keyFile));
+  if (wanted.has('pipe')) targets.push(await startPipe(dir, toDovecot, mf.certFile, mf.keyFile));
 
   const results = {
     startedAt: started.toISOString(),
     args: process.argv.slice(2),
     mailfrontNodeArgs: opts.nodeArgs,
-    counts: { ...N, concurrency: CONCURRENCY, messageBytes: MESSAGE_BYTES },
+    counts: {
+      ...N,
+      concurrency: CONCURRENCY,
+      messageBytes: MESSAGE_BYTES,
+      retrMessageBytes: RETR_MESSAGE_BYTES,
+      submitConcurrency: SUBMIT_CONCURRENCY,
+      submitSizes: SUBMIT_SIZES.map((z) => ({ label: z.label, bytes: z.bytes, count: z.count() })),
+    },
     machine: {
       cpus: os.cpus().length,
       cpuModel: os.cpus()[0]?.model,
@@ -782,6 +899,9 @@ async function main() {
     notes,
     logins: { plain: {}, tls: {} },
     fetch: { plain: {}, tls: {} },
+    pop3Logins: { plain: {}, tls: {} },
+    retr: { plain: {}, tls: {} },
+    submission: {},
     idle: { plain: {}, tls: {} },
     /** Per phase: cores' worth of CPU that processes not ours burnt meanwhile (other users of the box), and VM steal. */
     background: {},
@@ -800,7 +920,26 @@ async function main() {
     // Page cache and Dovecot's index warm before anything is timed.
     await load.call('fetch', { target: { host: '127.0.0.1', port: dovecot.ports.imap, tls: false }, user: bigbox, iterations: 1 });
   }
-  const ctx = { retiredCpuMs: 0, targets, running: [mf, ...targets.filter((t) => t !== mf && t.name !== 'direct')], backend, load, users };
+  if (opts.phases.includes('retr')) {
+    log(`filling bigpop with ${N.retrMessages} × 2 MiB (APPEND to Dovecot directly)`);
+    results.retr.mailbox = await load.call('append', {
+      target: { host: '127.0.0.1', port: dovecot.ports.imap, tls: false },
+      user: bigpop,
+      count: N.retrMessages,
+      size: RETR_MESSAGE_BYTES,
+    });
+    // Page cache, Dovecot's index and POP3's message sizes ready before anything is timed.
+    await load.call('retr', { target: { host: '127.0.0.1', port: dovecot.ports.pop3, tls: false }, user: bigpop });
+  }
+  const ctx = {
+    retiredCpuMs: 0,
+    targets,
+    running: [mf, ...targets.filter((t) => t !== mf && t.name !== 'direct'), sink],
+    backend,
+    load,
+    users,
+    sink,
+  };
   const phase = async (name, fn) => {
     if (!opts.phases.includes(name)) return;
     const t0 = Date.now();
@@ -815,8 +954,11 @@ async function main() {
       stealCores: (m1.steal - m0.steal) / wall,
     };
   };
-  await phase('logins', () => phaseLogins(ctx, results));
+  await phase('logins', () => phaseLogins(ctx, results, 'imap', 'logins'));
   await phase('fetch', () => phaseFetch(ctx, bigbox, results));
+  await phase('pop3-logins', () => phaseLogins(ctx, results, 'pop3', 'pop3Logins'));
+  await phase('retr', () => phaseRetr(ctx, bigpop, results));
+  await phase('submission', () => phaseSubmission(ctx, results));
   await phase('idle', () => phaseIdle(ctx, results));
 
   results.finishedAt = new Date().toISOString();
