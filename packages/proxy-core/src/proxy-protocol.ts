@@ -87,34 +87,30 @@ function parseV2(buf: Buffer): ProxyParse {
   const body = buf.subarray(16, consumed);
   if (cmd === 0) return { status: 'ok', header: { command: 'local', version: 2 }, consumed };
   // TCP over IPv4 (0x11) or IPv6 (0x21); anything else (UDP, unix, UNSPEC) is treated as local.
-  if (famProto === 0x11) {
-    if (body.length < 12) return { status: 'invalid', reason: 'v2 short IPv4 block' };
+  const family = V2_FAMILIES.get(famProto);
+  if (family) {
+    // Source address, destination address, source port, destination port.
+    const n = family.addressBytes;
+    if (body.length < 2 * n + 4) return { status: 'invalid', reason: `v2 short ${family.name} block` };
     return {
       status: 'ok',
       consumed,
       header: {
         command: 'proxy',
         version: 2,
-        source: { address: ipv4(body, 0), port: body.readUInt16BE(8) },
-        destination: { address: ipv4(body, 4), port: body.readUInt16BE(10) },
-      },
-    };
-  }
-  if (famProto === 0x21) {
-    if (body.length < 36) return { status: 'invalid', reason: 'v2 short IPv6 block' };
-    return {
-      status: 'ok',
-      consumed,
-      header: {
-        command: 'proxy',
-        version: 2,
-        source: { address: ipv6(body, 0), port: body.readUInt16BE(32) },
-        destination: { address: ipv6(body, 16), port: body.readUInt16BE(34) },
+        source: { address: family.read(body, 0), port: body.readUInt16BE(2 * n) },
+        destination: { address: family.read(body, n), port: body.readUInt16BE(2 * n + 2) },
       },
     };
   }
   return { status: 'ok', header: { command: 'local', version: 2 }, consumed };
 }
+
+/** PROXY v2 address families over TCP: 0x11 IPv4, 0x21 IPv6 (the spec's §2.2). */
+const V2_FAMILIES = new Map<number, { name: string; addressBytes: number; read: (b: Buffer, at: number) => string }>([
+  [0x11, { name: 'IPv4', addressBytes: 4, read: ipv4 }],
+  [0x21, { name: 'IPv6', addressBytes: 16, read: ipv6 }],
+]);
 
 function ipv4(b: Buffer, at: number): string {
   return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;

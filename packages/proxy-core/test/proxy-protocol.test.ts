@@ -73,6 +73,11 @@ describe('PROXY protocol v2', () => {
     expect(parseProxyHeader(h)).toMatchObject({ status: 'ok', consumed: h.length, header: { source: { address: '10.0.0.1' } } });
     expect(parseProxyHeader(Buffer.concat([PROXY_V2_SIGNATURE, Buffer.from([0x11, 0x11, 0, 12])]))).toMatchObject({ status: 'invalid' });
     expect(parseProxyHeader(Buffer.concat([PROXY_V2_SIGNATURE, Buffer.from([0x21, 0x11, 0xff, 0xff])]))).toMatchObject({ status: 'invalid' });
+    // An address block shorter than its family needs: invalid, never a read past it.
+    const short = (fam: number, n: number) => Buffer.concat([PROXY_V2_SIGNATURE, Buffer.from([0x21, fam, 0, n]), Buffer.alloc(n)]);
+    expect(parseProxyHeader(short(0x11, 11))).toEqual({ status: 'invalid', reason: 'v2 short IPv4 block' });
+    expect(parseProxyHeader(short(0x21, 35))).toEqual({ status: 'invalid', reason: 'v2 short IPv6 block' });
+    expect(parseProxyHeader(short(0x11, 12))).toMatchObject({ status: 'ok', header: { source: { address: '0.0.0.0', port: 0 } } });
   });
 
   test('looksLikeProxyHeader spots both versions from their first bytes', () => {
