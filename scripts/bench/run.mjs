@@ -591,39 +591,25 @@ async function phaseLogins(ctx, results, protocol, key) {
       logRound(warmup);
       out[t.name] = { warmup, c64: [], c1: [] };
     }
-    for (let i = 0; i < rounds; i++) {
-      for (const t of targets) {
-        const r = await measured(ctx, t, () =>
-          load.call('logins', {
-            protocol,
-            target: targetOf(t, mode, protocol),
-            users,
-            count: Math.round(N.loginsC64 / rounds),
-            concurrency: CONCURRENCY,
-            offset: i * 13,
-          }),
-        );
-        logRound(r);
-        out[t.name].c64.push(r);
-        log(`${P}logins ${mode} C=64 round ${i + 1}/${rounds} → ${t.name}: ${r.perSecond.toFixed(0)}/s${r.cpu.proxyMs === undefined ? '' : `, ${(r.cpu.proxyMs / r.ok).toFixed(3)} ms CPU/login`}`);
-      }
-    }
-    for (let i = 0; i < rounds; i++) {
-      for (const t of targets) {
-        const r = await measured(ctx, t, () =>
-          load.call('logins', {
-            protocol,
-            target: targetOf(t, mode, protocol),
-            users,
-            count: Math.round(N.loginsC1 / rounds),
-            concurrency: 1,
-            offset: 7 + i * 31,
-            maxMs: N.c1MaxMs / rounds,
-          }),
-        );
-        logRound(r);
-        out[t.name].c1.push(r);
-        log(`${P}logins ${mode} C=1 round ${i + 1}/${rounds} → ${t.name}: p50 ${r.latencyMs.p50.toFixed(2)} ms`);
+    // C=64 rounds, then C=1 rounds (bounded in time: a TLS login may stall).
+    const series = [
+      { key: 'c64', count: N.loginsC64, concurrency: CONCURRENCY, offset: (i) => i * 13 },
+      { key: 'c1', count: N.loginsC1, concurrency: 1, offset: (i) => 7 + i * 31, maxMs: N.c1MaxMs / rounds },
+    ];
+    for (const { key: k, count, concurrency, offset, maxMs } of series) {
+      for (let i = 0; i < rounds; i++) {
+        for (const t of targets) {
+          const job = { protocol, target: targetOf(t, mode, protocol), users, count: Math.round(count / rounds), concurrency, offset: offset(i) };
+          if (maxMs !== undefined) job.maxMs = maxMs;
+          const r = await measured(ctx, t, () => load.call('logins', job));
+          logRound(r);
+          out[t.name][k].push(r);
+          const figure =
+            concurrency === 1
+              ? `p50 ${r.latencyMs.p50.toFixed(2)} ms`
+              : `${r.perSecond.toFixed(0)}/s${r.cpu.proxyMs === undefined ? '' : `, ${(r.cpu.proxyMs / r.ok).toFixed(3)} ms CPU/login`}`;
+          log(`${P}logins ${mode} C=${concurrency} round ${i + 1}/${rounds} → ${t.name}: ${figure}`);
+        }
       }
     }
   }
