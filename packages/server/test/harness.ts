@@ -4,7 +4,7 @@ import { hashPassword } from '@mailfront/auth';
 import { createLogger } from '@mailfront/proxy-core';
 import { openStoreFromConfig, startServer, validateConfig, type RunningServer } from '@mailfront/server';
 import type { NewBackend, Store } from '@mailfront/store';
-import { makeTempDir, newBackend, type TempDir } from '@mailfront/testkit';
+import { auditLogFile, makeTempDir, newBackend, recordSecrets, type TempDir } from '@mailfront/testkit';
 
 export interface MailfrontUnderTest {
   server: RunningServer;
@@ -33,7 +33,12 @@ export interface MailfrontOptions {
 /** mailfront in-process with its own store (SQLite unless configured or given), log file and self-signed certificate. */
 export async function startMailfront(opts: MailfrontOptions): Promise<MailfrontUnderTest> {
   const dir = await makeTempDir('mailfront-e2e-');
-  const logFile = path.join(dir.path, 'mailfront.log');
+  // Under `pnpm test`, the log outlives the test: the run's secrets audit reads it.
+  const logFile = auditLogFile(path.basename(expect.getState().testPath ?? 'mailfront')) ?? path.join(dir.path, 'mailfront.log');
+  recordSecrets([
+    ...opts.users,
+    ...opts.backends.flatMap((b) => (b.masterPassword ? [{ name: b.masterUser ?? b.name, password: b.masterPassword }] : [])),
+  ]);
   const config = validateConfig(
     {
       dataDir: path.join(dir.path, 'var'),

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { DaemonProcess, DaemonStartError, logTailSection, readLogFile, SerialQueue, settlesWithin, sleep, startOnFreePorts, tail, waitForLogLine } from './daemon';
 import { exitRegistry, makeDaemonTempDir, startSessionWatchdog, type DaemonKind } from './daemon-cleanup';
 import { rawConnect } from './imap-client';
+import { recordSecrets } from './secrets-audit';
 import { freePorts } from './ports';
 import { killAll, killSession, sessionMembers, signalQuietly, waitSessionGone } from './session-processes';
 import { testTls } from './test-tls';
@@ -118,6 +119,7 @@ export class DovecotStartError extends DaemonStartError {
 
 export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
   const options = normalizeOptions(opts);
+  recordSecrets([...opts.users, ...(opts.masterUser ? [opts.masterUser] : [])]);
   if (process.getuid?.() !== 0) throw new Error('startDovecot needs root: Dovecot switches users for its mail and login processes');
   if (!fs.existsSync(DOVECOT_BIN)) {
     throw new Error(`${DOVECOT_BIN} not found: install Debian's dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond`);

@@ -1,5 +1,6 @@
 export { freePort, freePorts } from './ports';
 export { makeTempDir, type TempDir } from './tmp';
+export { AUDIT_DIR_ENV, auditLogFile, recordSecrets } from './secrets-audit';
 export {
   startDovecot,
   DovecotStartError,

@@ -12,6 +12,7 @@ import * as tls from 'node:tls';
 import { promisify } from 'node:util';
 import { DaemonProcess, DaemonStartError, logTailSection, readLogFile, SerialQueue, settlesWithin, sleep, startOnFreePorts, waitForLogLine } from './daemon';
 import { exitRegistry, makeDaemonTempDir, startPidFileWatchdog, type DaemonKind } from './daemon-cleanup';
+import { recordSecrets } from './secrets-audit';
 import { signalQuietly } from './session-processes';
 import { testTls } from './test-tls';
 
@@ -229,6 +230,10 @@ async function writeFixedFiles(base: string, suffix: string, opts: SlapdOptions)
     caFile: undefined,
     caPem: undefined,
   };
+  recordSecrets([
+    ...opts.users.map((u) => ({ name: u.uid, password: u.password })),
+    { name: layout.serviceDn, password: layout.servicePassword },
+  ]);
   fs.mkdirSync(layout.dbDir, { mode: 0o700 });
   fs.writeFileSync(layout.servicePasswordFile, `${layout.servicePassword}\n`, { mode: 0o600 });
   fs.writeFileSync(path.join(base, 'root.pw'), layout.rootPassword, { mode: 0o600 });
