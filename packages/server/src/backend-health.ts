@@ -25,6 +25,8 @@ export interface BackendHealth {
   /** The session driver's report of a backend login (ProxyServices.onBackendResult). */
   onBackendResult(backend: string, protocol: Protocol, ok: boolean, kind: FailureKind | null): void;
   status(): BackendStatus[];
+  /** status() after reading the backends from the store again (the admin API's answer). */
+  statusNow(): Promise<BackendStatus[]>;
   /** Apply new health settings (SIGHUP): thresholds at once, timings from the next round. */
   configure(health: HealthConfig, maxLineBytes: number): void;
   close(): Promise<void>;
@@ -73,6 +75,10 @@ export function createBackendHealth(
           sessions: sessions.get(b.name) ?? 0,
         };
       });
+    },
+    async statusNow() {
+      await checker.relist();
+      return this.status();
     },
     configure(next, maxLineBytes) {
       book.configure({ failuresToOpen: next.failuresToOpen, openMs: next.openMs });

@@ -172,14 +172,23 @@ export class HealthChecker {
     await this.running;
   }
 
-  /** One round now (also what the timer runs). */
-  async runOnce(): Promise<void> {
+  /**
+   * Reads the backends from the store now, without checking them: what an
+   * admin just changed (drain, standby) shows at once in `backend status`,
+   * not one round later.
+   */
+  async relist(): Promise<void> {
     try {
       this.known = await this.o.store.listBackends();
       this.o.book.retain(this.known.map((b) => b.name));
     } catch (err) {
       this.o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'health: cannot list backends; checking the last known ones');
     }
+  }
+
+  /** One round now (also what the timer runs). */
+  async runOnce(): Promise<void> {
+    await this.relist();
     const checks: Array<Promise<void>> = [];
     for (const b of this.known) {
       for (const protocol of PROTOCOLS) {

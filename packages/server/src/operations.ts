@@ -37,6 +37,8 @@ export interface OperationsStart {
   listeners: ReadonlyArray<{ protocol: string; host: string; port: number; tls: string }>;
   /** RunningServer.backendStatus, when the server keeps backend health. */
   backendStatus: (() => unknown) | undefined;
+  /** The same, read fresh from the store: for the admin API (default: backendStatus). */
+  backendStatusNow?: () => Promise<unknown>;
 }
 
 export interface Operations {
@@ -120,7 +122,7 @@ export function createOperations(d: OperationsDeps): Operations {
               ? []
               : [`ldap.placementAttribute (${placementAttribute}) is configured: a user whose directory entry names a backend goes there, whatever the store says`],
           listeners: s.listeners,
-          ...(s.backendStatus ? { backendStatus: s.backendStatus } : {}),
+          ...(s.backendStatus ? { backendStatus: s.backendStatusNow ?? s.backendStatus } : {}),
         });
         if (metrics) metricsServer = await startMetricsServer(config.metrics.host, config.metrics.port!, metrics, log);
         const ac = config.autoconfig;

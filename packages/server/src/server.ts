@@ -52,6 +52,8 @@ export interface RunningServer {
    * protocol (as of the last check round), live sessions.
    */
   backendStatus(): BackendStatus[];
+  /** backendStatus() after reading the backends from the store again: what `mailfront backend status` shows. */
+  backendStatusNow(): Promise<BackendStatus[]>;
   /** Where the admin API, metrics and autoconfig listen (docs/operations.md). */
   operations: OperationsInfo;
   /** Stop accepting, give live sessions `graceMs` to end, then close them politely. */
@@ -250,6 +252,7 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     log,
     openConnections: async () => (await Promise.all(listeners.map((l) => l.connections()))).reduce((a, b) => a + b, 0),
     backendStatus: () => health.status(),
+    backendStatusNow: () => health.statusNow(),
     reload(next: MailfrontConfig): ReloadResult {
       const result = reloadInPlace(current, next, svc, proxyPolicy, log);
       if (JSON.stringify(current.health) !== JSON.stringify(next.health)) {
@@ -294,7 +297,11 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
   };
   try {
     const backendStatus = (running as { backendStatus?: () => unknown }).backendStatus;
-    running.operations = await ops.start({ listeners: bound, backendStatus: backendStatus && (() => backendStatus.call(running)) });
+    running.operations = await ops.start({
+      listeners: bound,
+      backendStatus: backendStatus && (() => backendStatus.call(running)),
+      backendStatusNow: () => health.statusNow(),
+    });
   } catch (e) {
     await running.close({ graceMs: 0 });
     throw e;
