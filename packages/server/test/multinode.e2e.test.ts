@@ -75,11 +75,26 @@ beforeAll(async () => {
   const io = { stdin: process.stdin, stdout: { write: () => undefined }, stderr: { write: (s: string) => process.stderr.write(s) }, env: {}, cwd: dir.path };
   expect(await runCli(['--config', path.join(dir.path, 'admin.yaml'), 'backend', 'add', 'dovecot', '--host', '127.0.0.1', '--imap-port', String(dovecot.ports.imap), '--tls', 'none', '--trusted'], io)).toBe(0);
 
-  const [pa, pb, front] = await freePorts(3);
-  frontPort = front!;
+  const [pa, pb] = await freePorts(2);
   // One after the other: the second reuses what the first transpiled.
   await startNode('node-a', pa!);
   await startNode('node-b', pb!);
+  // A port found free may be taken by another suite's daemon before HAProxy
+  // binds it; HAProxy then exits, and that daemon answers on "our" port. So
+  // the front counts as up only when HAProxy still runs and a mailfront
+  // greeting comes through it; otherwise it starts again on another port.
+  for (let attempt = 1; ; attempt++) {
+    [frontPort] = (await freePorts(1)) as [number];
+    haproxy = startHaproxy(pa!, pb!);
+    if (await frontUp(haproxy)) break;
+    haproxy.kill('SIGKILL');
+    if (attempt === 3) throw new Error(`haproxy did not come up on a free port in 3 attempts:\n${haproxyErr}`);
+  }
+});
+
+let haproxyErr = '';
+
+function startHaproxy(pa: number, pb: number): ChildProcess {
   const hcfg = path.join(dir.path, 'haproxy.cfg');
   fs.writeFileSync(
     hcfg,
@@ -104,13 +119,40 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  haproxy = spawn('haproxy', ['-f', hcfg, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  haproxy.stderr!.on('data', () => undefined);
-  await waitFor(
-    () => new Promise<boolean>((r) => net.connect(frontPort, '127.0.0.1').on('connect', function (this: net.Socket) { this.destroy(); r(true); }).on('error', () => r(false))),
-    'haproxy to listen',
-  );
-});
+  const p = spawn('haproxy', ['-f', hcfg, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  p.stderr!.on('data', (d: Buffer) => (haproxyErr = (haproxyErr + d.toString()).slice(-4000)));
+  return p;
+}
+
+/** HAProxy runs and mailfront greets through it (within 30 s); false as soon as HAProxy exits. */
+async function frontUp(p: ChildProcess): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (p.exitCode !== null || p.signalCode !== null) return false;
+    if ((await greetsThroughFront()) && p.exitCode === null) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+/** Whether a connection to the front gets mailfront's IMAP greeting. */
+function greetsThroughFront(): Promise<boolean> {
+  return new Promise<boolean>((r) => {
+    const s = net.connect(frontPort, '127.0.0.1');
+    let buf = '';
+    const done = (ok: boolean): void => {
+      s.destroy();
+      r(ok);
+    };
+    s.setTimeout(2_000, () => done(false));
+    s.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\n')) done(/^\* OK .*mailfront ready\./.test(buf));
+    });
+    s.on('error', () => done(false));
+    s.on('close', () => done(false));
+  });
+}
 
 afterAll(async () => {
   haproxy?.kill('SIGKILL');
