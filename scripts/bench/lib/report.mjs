@@ -63,6 +63,7 @@ export function figures(r) {
       }
       const I = r.idle?.[mode]?.[t];
       if (I) x[`idleKiB_${mode}`] = I.perSessionKiB;
+      if (I?.perSessionKiBLater !== undefined && t !== 'direct') x[`idleKiBLater_${mode}`] = I.perSessionKiBLater;
     }
     for (const [key, S] of Object.entries(r.submission ?? {})) {
       const T = S.targets?.[t];
@@ -205,6 +206,9 @@ export function printReport(r) {
         },
         anchorText(mode === 'plain' ? ANCHORS.idlePlain : ANCHORS.idleTls, ' KiB'),
       );
+      if (has(`idleKiBLater_${mode}`)) {
+        row(`  the same, both readings 20 s later (GC-dependent, ±10 KiB for Node)`, (t) => num(get(t, `idleKiBLater_${mode}`), 1));
+      }
     }
     errorRow('', 'IMAP logins');
   }
