@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { runCli } from '@mailfront/cli';
-import { freePorts, makeTempDir, startDovecot, startPostgres, startSlapd, type Dovecot, type Postgres, type Slapd, type TempDir } from '@mailfront/testkit';
+import { auditLogFile, freePorts, makeTempDir, startDovecot, startPostgres, startSlapd, type Dovecot, type Postgres, type Slapd, type TempDir } from '@mailfront/testkit';
 
 // Five daemons and two node processes: far more than the default per hook.
 jest.setTimeout(240_000);
@@ -45,7 +45,8 @@ function configFor(name: string, port: number): string {
 function startNode(name: string, port: number): Promise<void> {
   const cfg = path.join(dir.path, `${name}.yaml`);
   fs.writeFileSync(cfg, configFor(name, port));
-  const log = path.join(dir.path, `${name}.log`);
+  // Under `pnpm test` the log is kept for the run's secrets audit.
+  const log = auditLogFile(`multinode-${name}`) ?? path.join(dir.path, `${name}.log`);
   const out = fs.openSync(log, 'a');
   const proc = spawn(process.execPath, ['-r', path.join(ROOT, 'packages/testkit/bin/ts-register.cjs'), path.join(ROOT, 'packages/cli/src/bin.ts'), '--config', cfg, 'serve', '--grace-ms', '2000'], {
     stdio: ['ignore', out, out],
