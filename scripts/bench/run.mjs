@@ -26,8 +26,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { childrenOf, exeName, machineCpuMs, preciseCpuMs, pssKiB, rssKiB, sessionMembers, treeCpuMs } from './lib/proc.mjs';
+import { childrenOf, exeName, machineCpuMs, preciseCpuMs, rssKiB } from './lib/proc.mjs';
 import { cleanup, cleanupOnSignals, forkHelper as forkScript, onCleanup, startDetached } from './lib/processes.mjs';
+import { startBenchDovecot } from './lib/dovecot.mjs';
 import { printReport } from './lib/report.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -280,25 +281,11 @@ function build() {
 // memKiB() for the idle-session figure.
 
 async function startDovecotTarget(users, sinkPort) {
-  const testkit = require(path.join(ROOT, 'packages/testkit/dist/index.js'));
-  const dovecot = await testkit.startDovecot({
-    users,
-    protocols: ['imap', 'pop3', 'submission'],
-    submissionRelay: { host: '127.0.0.1', port: sinkPort },
-    extraConfig: DOVECOT_EXTRA_CONFIG,
-    startTimeoutMs: 20_000,
-  });
-  onCleanup(() => dovecot.stop());
-  const master = dovecot.pid;
-  const members = () => sessionMembers(master);
+  const d = await startBenchDovecot({ users, sinkPort, extraConfig: DOVECOT_EXTRA_CONFIG, startTimeoutMs: 20_000 });
   return {
-    dovecot,
-    master,
-    /** All of Dovecot's CPU: live processes plus those the master reaped. */
-    cpuMs: () => treeCpuMs(master, members()),
-    mailProcesses: () => members().filter((p) => exeName(p) === 'imap'),
-    pssKiB: () => members().reduce((a, p) => a + pssKiB(p), 0),
-    logFile: dovecot.logFile,
+    ...d,
+    mailProcesses: () => d.members().filter((p) => exeName(p) === 'imap'),
+    logFile: d.dovecot.logFile,
   };
 }
 

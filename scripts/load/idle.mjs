@@ -30,8 +30,9 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Conn, imapLogin, percentile, pop3Login, smtpLogin } from '../bench/lib/conn.mjs';
+import { startBenchDovecot } from '../bench/lib/dovecot.mjs';
 import { cleanup, cleanupOnSignals, forkHelper, onCleanup, startDetached } from '../bench/lib/processes.mjs';
-import { exeName, machineCpuMs, preciseCpuMs, pssKiB, rssKiB, sessionMembers, treeCpuMs } from '../bench/lib/proc.mjs';
+import { exeName, machineCpuMs, preciseCpuMs, rssKiB } from '../bench/lib/proc.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -206,31 +207,18 @@ ${['anvil', 'log', 'stats', 'auth', 'config'].map((s) => `service ${s} {\n  clie
 }
 
 async function startDovecot(users, counts, sinkPort) {
-  const testkit = require(path.join(ROOT, 'packages/testkit/dist/index.js'));
-  const dovecot = await testkit.startDovecot({
-    users,
-    protocols: PROTOCOLS,
-    submissionRelay: { host: '127.0.0.1', port: sinkPort },
-    extraConfig: dovecotConfig(counts, opts.sessions),
-    startTimeoutMs: 30_000,
-  });
-  onCleanup(() => dovecot.stop());
-  const master = dovecot.pid;
-  const members = () => sessionMembers(master);
+  const d = await startBenchDovecot({ users, sinkPort, extraConfig: dovecotConfig(counts, opts.sessions), startTimeoutMs: 30_000 });
   return {
-    dovecot,
-    members,
-    cpuMs: () => treeCpuMs(master, members()),
+    ...d,
     /** Mail processes by protocol (their executables: imap, pop3, submission). */
     mailProcesses: () => {
       const by = { imap: 0, pop3: 0, submission: 0, other: 0 };
-      for (const p of members()) {
+      for (const p of d.members()) {
         const e = exeName(p);
         by[PROTOCOLS.includes(e) ? e : 'other']++;
       }
       return by;
     },
-    pssKiB: () => members().reduce((a, p) => a + pssKiB(p), 0),
   };
 }
 
