@@ -56,29 +56,31 @@ export function createBackendHealth(
   });
   checker.start();
 
+  function status(): BackendStatus[] {
+    const sessions = new Map<string, number>();
+    for (const s of registry.list()) if (s.backend !== null) sessions.set(s.backend, (sessions.get(s.backend) ?? 0) + 1);
+    return checker.backends.map((b) => {
+      const protocols = PROTOCOLS.filter((p) => b.ports[p] !== null);
+      return {
+        name: b.name,
+        host: b.host,
+        state: b.state,
+        standby: b.standby,
+        protocols: book.health(b.name, protocols).map((ph) => ({ ...ph, port: b.ports[ph.protocol]! })),
+        sessions: sessions.get(b.name) ?? 0,
+      };
+    });
+  }
+
   return {
     book,
     checker,
     locator: (inner) => createHealthAwareLocator({ inner, store, health: book, log }),
     onBackendResult: (backend, protocol, ok, kind) => book.recordLogin(backend, protocol, ok, kind),
-    status() {
-      const sessions = new Map<string, number>();
-      for (const s of registry.list()) if (s.backend !== null) sessions.set(s.backend, (sessions.get(s.backend) ?? 0) + 1);
-      return checker.backends.map((b) => {
-        const protocols = PROTOCOLS.filter((p) => b.ports[p] !== null);
-        return {
-          name: b.name,
-          host: b.host,
-          state: b.state,
-          standby: b.standby,
-          protocols: book.health(b.name, protocols).map((ph) => ({ ...ph, port: b.ports[ph.protocol]! })),
-          sessions: sessions.get(b.name) ?? 0,
-        };
-      });
-    },
+    status,
     async statusNow() {
       await checker.relist();
-      return this.status();
+      return status();
     },
     configure(next, maxLineBytes) {
       book.configure({ failuresToOpen: next.failuresToOpen, openMs: next.openMs });

@@ -300,7 +300,7 @@ export async function startServer(config: MailfrontConfig, opts: StartOptions = 
     running.operations = await ops.start({
       listeners: bound,
       backendStatus: backendStatus && (() => backendStatus.call(running)),
-      backendStatusNow: () => health.statusNow(),
+      backendStatusNow: running.backendStatusNow,
     });
   } catch (e) {
     await running.close({ graceMs: 0 });
