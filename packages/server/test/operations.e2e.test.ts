@@ -240,6 +240,19 @@ describe('admin API', () => {
     expect(cliStatus.code).toBe(0);
     expect(JSON.parse(cliStatus.stdout)).toEqual(JSON.parse(status.body).map((b: Record<string, unknown>) => expect.objectContaining({ name: b['name'] })));
   });
+
+  test('backend status shows a drain at once, not after the next health round (10 min here)', async () => {
+    const stateOf = async (name: string) => {
+      const r = await cli(['backend', 'status', '--json']);
+      expect(r.code).toBe(0);
+      return (JSON.parse(r.stdout) as Array<{ name: string; state: string }>).find((b) => b.name === name)?.state;
+    };
+    expect(await stateOf('down')).toBe('active');
+    expect((await cli(['backend', 'drain', 'down'])).code).toBe(0);
+    expect(await stateOf('down')).toBe('draining');
+    expect((await cli(['backend', 'undrain', 'down'])).code).toBe(0);
+    expect(await stateOf('down')).toBe('active');
+  });
 });
 
 describe('metrics and logs', () => {
