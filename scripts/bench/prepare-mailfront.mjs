@@ -7,25 +7,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { runCli } = require('../../packages/cli/dist/index.js');
+const { runCliCaptured } = require('../../packages/cli/dist/index.js');
 const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 
 async function cli(...args) {
-  let out = '';
-  const sink = { write: (s) => void (out += s) };
-  const code = await runCli(['--config', job.config, ...args], {
-    stdin: Readable.from([]),
-    stdout: sink,
-    stderr: sink,
-    env: process.env,
-    cwd: job.dir,
-  });
-  if (code !== 0) throw new Error(`mailfront ${args.join(' ')} exited ${code}: ${out.trim()}`);
-  return out;
+  const r = await runCliCaptured(['--config', job.config, ...args], { cwd: job.dir, env: process.env });
+  if (r.code !== 0) throw new Error(`mailfront ${args.join(' ')} exited ${r.code}: ${(r.stdout + r.stderr).trim()}`);
+  return r.stdout;
 }
 
 const { ports } = job;

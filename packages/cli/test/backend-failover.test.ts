@@ -5,9 +5,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { openSqliteStore, type Store } from '@mailfront/store';
-import { runCli, type CliIo } from '../src/program';
+import { runCliCaptured } from '../src/capture';
 
 let tmp: string;
 let configFile: string;
@@ -23,17 +22,7 @@ beforeEach(() => {
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
 async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdin: Readable.from([]),
-    stdout: { write: (s: string) => void (stdout += s) },
-    stderr: { write: (s: string) => void (stderr += s) },
-    env: {},
-    cwd: tmp,
-  };
-  const code = await runCli(['--config', configFile, ...args], io);
-  return { code, stdout, stderr };
+  return runCliCaptured(['--config', configFile, ...args], { cwd: tmp });
 }
 
 async function ok(args: string[]): Promise<{ stdout: string; stderr: string }> {

@@ -9,7 +9,8 @@ import { verifyPassword } from '@mailfront/auth';
 import { rendezvousPick } from '@mailfront/locator';
 import { generateSelfSigned } from '@mailfront/server';
 import { openSqliteStore, type Store } from '@mailfront/store';
-import { runCli, type CliIo } from '../src/program';
+import { runCliCaptured } from '../src/capture';
+import type { CliIo } from '../src/io';
 
 interface Result {
   code: number;
@@ -47,32 +48,13 @@ function file(name: string, body: string): string {
   return p;
 }
 
-function sink(): { write(s: string): void; text: string; columns: number } {
-  return {
-    // Wide, so that help text is not wrapped in the middle of what the tests look for.
-    columns: 1000,
-    text: '',
-    write(s: string) {
-      this.text += s;
-    },
-  };
-}
-
 /** Run the CLI in-process with --config pointing at the test's config, cwd = the temp dir. */
 async function run(args: string[], opts: { stdin?: CliIo['stdin']; config?: boolean } = {}): Promise<Result> {
-  const out = sink();
-  const err = sink();
-  const io: CliIo = {
-    stdin: opts.stdin ?? Readable.from([]),
-    stdout: out,
-    stderr: err,
-    env: {},
-    cwd: tmp,
-  };
   const argv = opts.config === false ? args : ['--config', configFile, ...args];
-  const code = await runCli(argv, io);
-  allOutput += out.text + err.text;
-  return { code, stdout: out.text, stderr: err.text };
+  // Wide, so that help text is not wrapped in the middle of what the tests look for.
+  const r = await runCliCaptured(argv, { cwd: tmp, columns: 1000, ...(opts.stdin ? { stdin: opts.stdin } : {}) });
+  allOutput += r.stdout + r.stderr;
+  return r;
 }
 
 async function ok(args: string[], opts?: Parameters<typeof run>[1]): Promise<Result> {

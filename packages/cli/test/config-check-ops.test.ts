@@ -2,8 +2,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { runCli, type CliIo } from '../src/program';
+import { runCliCaptured } from '../src/capture';
 
 let tmp: string;
 beforeEach(() => (tmp = mkdtempSync(join(tmpdir(), 'mailfront-check-'))));
@@ -12,11 +11,7 @@ afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 async function check(yaml: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const conf = join(tmp, 'mailfront.yaml');
   writeFileSync(conf, yaml);
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = { stdin: Readable.from([]), stdout: { write: (s: string) => void (stdout += s) }, stderr: { write: (s: string) => void (stderr += s) }, env: {}, cwd: tmp };
-  const code = await runCli(['--config', conf, 'config', 'check'], io);
-  return { code, stdout, stderr };
+  return runCliCaptured(['--config', conf, 'config', 'check'], { cwd: tmp });
 }
 
 test('the defaults: the admin socket in dataDir, metrics and autoconfig off', async () => {

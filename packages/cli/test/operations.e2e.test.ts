@@ -5,10 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
 import { freePort, makeTempDir, rawConnect, startDovecot, startSmtpSink, type Dovecot, type SmtpSink, type TempDir } from '@mailfront/testkit';
 import { startMailfront, type MailfrontUnderTest } from '../../server/test/harness';
-import { runCli, type CliIo } from '../src/program';
+import { runCliCaptured } from '../src/capture';
 
 const ALICE = { name: 'alice@example.org', password: 'doctor-alice-pw' };
 const WRONG = 'doctor-wrong-pw';
@@ -34,18 +33,9 @@ afterAll(async () => {
 });
 
 async function cli(args: string[], opts: { config?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdin: Readable.from([]),
-    stdout: { write: (s: string) => void (stdout += s) },
-    stderr: { write: (s: string) => void (stderr += s) },
-    env: {},
-    cwd: tmp.path,
-  };
-  const code = await runCli(['--config', opts.config ?? conf, ...args], io);
-  for (const secret of [ALICE.password, WRONG]) expect(stdout + stderr).not.toContain(secret);
-  return { code, stdout, stderr };
+  const r = await runCliCaptured(['--config', opts.config ?? conf, ...args], { cwd: tmp.path });
+  for (const secret of [ALICE.password, WRONG]) expect(r.stdout + r.stderr).not.toContain(secret);
+  return r;
 }
 
 describe('doctor', () => {

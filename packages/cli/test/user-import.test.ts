@@ -6,10 +6,9 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { verifyPassword } from '@mailfront/auth';
 import { openSqliteStore } from '@mailfront/store';
-import { runCli, type CliIo } from '../src/program';
+import { runCliCaptured } from '../src/capture';
 
 let tmp: string;
 let conf: string;
@@ -22,17 +21,7 @@ beforeEach(() => {
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
 async function run(args: string[], stderrTty = false): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdin: Readable.from([]),
-    stdout: { write: (s: string) => void (stdout += s) },
-    stderr: Object.assign({ write: (s: string) => void (stderr += s) }, stderrTty ? { isTTY: true } : {}),
-    env: {},
-    cwd: tmp,
-  };
-  const code = await runCli(['--config', conf, ...args], io);
-  return { code, stdout, stderr };
+  return runCliCaptured(['--config', conf, ...args], { cwd: tmp, stderrIsTTY: stderrTty });
 }
 
 function csv(body: string): string {

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { runCli, type CliIo } from '@mailfront/cli';
+import { runCliCaptured } from '@mailfront/cli';
 import { freePort, makeTempDir, rawConnect, startDovecot, startSmtpSink, type Dovecot, type RawClient, type SmtpSink, type TempDir } from '@mailfront/testkit';
 import { startMailfront, type MailfrontUnderTest } from './harness';
 
@@ -84,18 +84,9 @@ afterAll(async () => {
 let cliOutput = '';
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdin: process.stdin,
-    stdout: { write: (s: string) => void (stdout += s) },
-    stderr: { write: (s: string) => void (stderr += s) },
-    env: {},
-    cwd: tmp.path,
-  };
-  const code = await runCli(['--config', cliConfig, ...args], io);
-  cliOutput += stdout + stderr;
-  return { code, stdout, stderr };
+  const r = await runCliCaptured(['--config', cliConfig, ...args], { cwd: tmp.path, stdin: process.stdin });
+  cliOutput += r.stdout + r.stderr;
+  return r;
 }
 
 const ops = () => mf.server.operations;
@@ -440,9 +431,8 @@ describe('autoconfig', () => {
         '',
       ].join('\n'),
     );
-    let stdout = '';
-    const io: CliIo = { stdin: process.stdin, stdout: { write: (s: string) => void (stdout += s) }, stderr: { write: () => undefined }, env: {}, cwd: tmp.path };
-    expect(await runCli(['--config', conf, 'autoconfig', 'dns', 'example.org'], io)).toBe(0);
+    const { code, stdout } = await runCliCaptured(['--config', conf, 'autoconfig', 'dns', 'example.org'], { cwd: tmp.path, stdin: process.stdin });
+    expect(code).toBe(0);
     expect(stdout.split('\n').filter((l) => !l.startsWith(';') && l)).toEqual([
       '_imaps._tcp.example.org. 3600 IN SRV 0 1 993 imap.example.net.',
       '_imap._tcp.example.org. 3600 IN SRV 10 1 143 imap.example.net.',
@@ -451,6 +441,6 @@ describe('autoconfig', () => {
       '_submissions._tcp.example.org. 3600 IN SRV 0 1 465 imap.example.net.',
       '_submission._tcp.example.org. 3600 IN SRV 10 1 587 imap.example.net.',
     ]);
-    expect(await runCli(['--config', conf, 'autoconfig', 'dns', 'not a domain'], io)).toBe(2);
+    expect((await runCliCaptured(['--config', conf, 'autoconfig', 'dns', 'not a domain'], { cwd: tmp.path, stdin: process.stdin })).code).toBe(2);
   });
 });

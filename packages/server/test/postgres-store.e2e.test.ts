@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { runCli } from '@mailfront/cli';
+import { runCliCaptured } from '@mailfront/cli';
 import { createLogger } from '@mailfront/proxy-core';
 import { loadConfig, startServer, type RunningServer } from '@mailfront/server';
 import { makeTempDir, rawConnect, startDovecot, startPostgres, type Dovecot, type Postgres, type TempDir } from '@mailfront/testkit';
@@ -49,16 +49,7 @@ log: { level: error }
 }
 
 async function cli(config: string, args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['--config', config, ...args], {
-    stdin: Readable.from(stdin ? [stdin] : []),
-    stdout: { write: (s: string) => void (stdout += s) },
-    stderr: { write: (s: string) => void (stderr += s) },
-    env: {},
-    cwd: dir.path,
-  });
-  return { code, stdout, stderr };
+  return runCliCaptured(['--config', config, ...args], { cwd: dir.path, stdin: Readable.from(stdin ? [stdin] : []) });
 }
 
 function imapPort(server: RunningServer): number {

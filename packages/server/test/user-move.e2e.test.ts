@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ImapFlow } from 'imapflow';
-import { runCli, type CliIo } from '@mailfront/cli';
+import { runCliCaptured } from '@mailfront/cli';
 import { openSqliteStore, type Store } from '@mailfront/store';
 import { makeTempDir, rawConnect, startDovecot, type Dovecot, type RawClient, type TempDir } from '@mailfront/testkit';
 import { startMailfront, type MailfrontUnderTest } from './harness';
@@ -87,19 +87,9 @@ function holdPlacementWrite(): Gate {
 }
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdin: process.stdin,
-    stdout: { write: (s: string) => void (stdout += s) },
-    stderr: { write: (s: string) => void (stderr += s) },
-    env: {},
-    cwd: tmp.path,
-  };
   const conf = path.join(tmp.path, 'cli.yaml');
   fs.writeFileSync(conf, `dataDir: ${path.join(mf.dir.path, 'var')}\nstore: { path: ${path.join(tmp.path, 'mailfront.db')} }\n`);
-  const code = await runCli(['--config', conf, ...args], io);
-  return { code, stdout, stderr };
+  return runCliCaptured(['--config', conf, ...args], { cwd: tmp.path, stdin: process.stdin });
 }
 
 const message = (subject: string) => Buffer.from(`From: alice@example.org\r\nSubject: ${subject}\r\n\r\n${subject}\r\n`);
