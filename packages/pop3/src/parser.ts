@@ -1,4 +1,4 @@
-import { LineBuffer } from '@mailfront/proxy-core';
+import { LineCommandParser } from '@mailfront/proxy-core';
 import type { Pop3Limits } from './limits';
 
 /**
@@ -41,22 +41,9 @@ const SP = 0x20;
 /** RFC 1939 §3: "Keywords are three or four characters long". */
 const KEYWORD = /^[A-Za-z]{3,4}$/;
 
-export class Pop3Parser {
-  private readonly lines = new LineBuffer();
-
-  constructor(private readonly limits: Pop3Limits) {}
-
-  push(chunk: Buffer): void {
-    this.lines.push(chunk);
-  }
-
-  /** Every byte not consumed by a complete command, including a partial one. */
-  takeRemaining(): Buffer {
-    return this.lines.takeRemaining();
-  }
-
-  get buffered(): number {
-    return this.lines.buffered;
+export class Pop3Parser extends LineCommandParser {
+  constructor(private readonly limits: Pop3Limits) {
+    super();
   }
 
   next(mode: 'command' | 'line' = 'command'): ParseResult | null {

@@ -25,5 +25,5 @@ export { normalizeAddress } from './address';
 export * from './proxy-protocol';
 export { PenaltyBox, addressBlock, type PenaltyOptions, type PenaltyKey } from './penalty';
 export { StepSession, type Transition, type ResumableParser } from './step-session';
-export { LineBuffer, type NextLine } from './line-buffer';
+export { LineBuffer, LineCommandParser, type NextLine } from './line-buffer';
 export { ConnectionGate } from './connection-gate';

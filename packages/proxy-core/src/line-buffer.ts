@@ -69,3 +69,26 @@ export class LineBuffer {
     return 'too-long';
   }
 }
+
+/**
+ * What the line protocols' pre-login parsers (POP3, SMTP) share: bytes go
+ * into one LineBuffer, and what no command consumed comes out again at
+ * STARTTLS (to be discarded) or at login (to be relayed). Subclasses read
+ * `lines` in their own `next()`.
+ */
+export abstract class LineCommandParser {
+  protected readonly lines = new LineBuffer();
+
+  push(chunk: Buffer): void {
+    this.lines.push(chunk);
+  }
+
+  /** Every byte not consumed by a complete command, including a partial one. */
+  takeRemaining(): Buffer {
+    return this.lines.takeRemaining();
+  }
+
+  get buffered(): number {
+    return this.lines.buffered;
+  }
+}

@@ -1,4 +1,4 @@
-import { LineBuffer } from '@mailfront/proxy-core';
+import { LineCommandParser } from '@mailfront/proxy-core';
 import type { SubmissionLimits } from './limits';
 
 /**
@@ -28,22 +28,9 @@ export type ParseMode = 'command' | 'sasl';
 const VERB = /^[A-Za-z]{1,16}$/;
 const AUTH_PREFIX = 'AUTH ';
 
-export class SmtpParser {
-  private readonly lines = new LineBuffer();
-
-  constructor(private readonly limits: SubmissionLimits) {}
-
-  push(chunk: Buffer): void {
-    this.lines.push(chunk);
-  }
-
-  /** Every byte not consumed by a complete line, including a partial one. */
-  takeRemaining(): Buffer {
-    return this.lines.takeRemaining();
-  }
-
-  get buffered(): number {
-    return this.lines.buffered;
+export class SmtpParser extends LineCommandParser {
+  constructor(private readonly limits: SubmissionLimits) {
+    super();
   }
 
   next(mode: ParseMode = 'command'): SmtpParseResult | null {
